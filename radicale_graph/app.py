@@ -1,0 +1,97 @@
+"""The gateway's WSGI application: Radicale's, with error responses that name the cause.
+
+Radicale answers any storage exception with a bare 400 or 500. The storage plugin records the
+cause (:mod:`radicale_graph.storage.errors`); this application replaces such an answer by:
+
+* 403 with the CalDAV precondition (RFC 4791 section 5.3.2.1, e.g.
+  ``valid-calendar-object-resource``) for an iCalendar object the gateway refuses;
+* 403 for operations the gateway or the app's access policy does not allow;
+* 412 when the event changed in Exchange meanwhile (Graph's If-Match failed);
+* 503 with Retry-After when Graph throttles, 502/504 for other Graph failures;
+
+each with a text that says what happened. Secrets never reach these texts (the Graph layer's
+messages carry none).
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+import radicale
+
+from .graph import (
+    AccessDenied,
+    AuthError,
+    BadRequest,
+    GraphError,
+    NetworkError,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+    Throttled,
+)
+from .storage import errors
+from .storage.writer import PartialWrite
+from .translation import UnsupportedObject
+
+DAV_NS = "DAV:"
+CALDAV_NS = "urn:ietf:params:xml:ns:caldav"
+GATEWAY_NS = "urn:radicale-graph"
+
+
+def error_response(exc: BaseException) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) for a recorded cause."""
+    if isinstance(exc, UnsupportedObject):
+        return _precondition(403, exc.precondition, str(exc))
+    if isinstance(exc, PartialWrite):
+        return _text(502, str(exc))
+    if isinstance(exc, PreconditionFailed):
+        return _text(412, f"the event changed in Exchange since you last read it; read it "
+                          f"again and retry ({exc})")
+    if isinstance(exc, AccessDenied | PermissionError):
+        return _text(403, str(exc))
+    if isinstance(exc, BadRequest):
+        return _precondition(403, "valid-calendar-object-resource",
+                             f"Microsoft Graph refused the event: {exc}")
+    if isinstance(exc, NotFound):
+        return _text(409, f"the event or calendar no longer exists in Exchange ({exc})")
+    if isinstance(exc, Throttled):
+        seconds = int(exc.retry_after or 30)
+        return _text(503, str(exc), {"Retry-After": str(max(seconds, 1))})
+    if isinstance(exc, NetworkError):
+        return _text(504, str(exc))
+    if isinstance(exc, ServiceUnavailable | GraphError | AuthError):
+        return _text(502, str(exc))
+    return _text(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _text(status: int, message: str, extra: dict | None = None):
+    body = (message.strip() + "\n").encode("utf-8")
+    return status, {"Content-Type": "text/plain; charset=utf-8", **(extra or {})}, body
+
+
+def _precondition(status: int, precondition: str, message: str):
+    namespace = DAV_NS if precondition in ("no-conflicting-lock",) else CALDAV_NS
+    body = ('<?xml version="1.0" encoding="utf-8"?>\n'
+            f'<D:error xmlns:D="{DAV_NS}" xmlns:C="{CALDAV_NS}" xmlns:G="{GATEWAY_NS}">'
+            f'<{"C" if namespace == CALDAV_NS else "D"}:{precondition}/>'
+            f'<G:reason>{escape(message)}</G:reason></D:error>\n').encode()
+    return status, {"Content-Type": "application/xml; charset=utf-8"}, body
+
+
+class GatewayApplication(radicale.Application):
+    """Radicale's ``Application`` whose failed answers carry the recorded cause."""
+
+    def _handle_request(self, environ):
+        errors.clear()
+        status_text, headers, answers = super()._handle_request(environ)
+        cause = errors.take()
+        if cause is None or int(status_text.split(" ", 1)[0]) < 400:
+            return status_text, headers, answers
+        status, new_headers, body = error_response(cause)
+        from http import client
+
+        kept = [(k, v) for k, v in headers
+                if k.lower() not in ("content-type", "content-length", "content-encoding")]
+        merged = kept + list(new_headers.items()) + [("Content-Length", str(len(body)))]
+        return f"{status} {client.responses.get(status, 'Error')}", merged, [body]

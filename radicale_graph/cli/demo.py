@@ -1,0 +1,128 @@
+"""``radicale-graph demo``: the gateway on the embedded demo tenant.
+
+Starts the Graph emulator (or uses one given with ``--emulator``), writes a Radicale
+configuration, a password file (every demo login's password is ``demo``) and a rights file
+into a temporary folder, prints the CalDAV URL and the logins, and serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from .gateway import StartupError, check, serve, setup_logging
+
+DEMO_PASSWORD = "demo"
+
+RIGHTS = """\
+# Who may read and write which mailbox (Radicale rights file syntax).
+[root]
+user: .+
+collection:
+permissions: R
+
+[own-principal]
+user: .+
+collection: {user}
+permissions: R
+
+[own-calendars]
+user: .+
+collection: {user}/[^/]+
+permissions: rw
+
+[rooms-principals]
+user: .+@contoso\\.com
+collection: room-[^/]+@contoso\\.com
+permissions: R
+
+[rooms-calendars]
+user: .+@contoso\\.com
+collection: room-[^/]+@contoso\\.com/[^/]+
+permissions: r
+"""
+
+
+def write_demo_files(folder: str, *, host: str, port: int, authority: str, graph_url: str,
+                     ca_file: str, storage_options: dict[str, str] | None = None) -> str:
+    """Write the demo's Radicale configuration, users and rights into ``folder``; return the
+    configuration path. ``storage_options`` adds or overrides ``[storage]`` options."""
+    extra = "".join(f"{k} = {v}\n" for k, v in (storage_options or {}).items())
+    from ..emulator import demo
+
+    users = os.path.join(folder, "users")
+    with open(users, "w", encoding="utf-8") as handle:
+        for login in demo.USERS + demo.ROOMS:
+            handle.write(f"{login}:{DEMO_PASSWORD}\n")
+    rights = os.path.join(folder, "rights")
+    with open(rights, "w", encoding="utf-8") as handle:
+        handle.write(RIGHTS)
+    secret = os.path.join(folder, "client_secret")
+    with open(secret, "w", encoding="utf-8") as handle:
+        handle.write(demo.CLIENT_SECRET)
+    path = os.path.join(folder, "radicale.conf")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"""\
+[server]
+hosts = {host}:{port}
+
+[auth]
+type = htpasswd
+htpasswd_filename = {users}
+htpasswd_encryption = plain
+
+[rights]
+type = from_file
+file = {rights}
+
+[web]
+type = none
+
+[storage]
+type = radicale_graph
+tenant_id = {demo.TENANT_ID}
+client_id = {demo.CLIENT_ID}
+client_secret_file = {secret}
+authority_host = {authority}
+graph_url = {graph_url}
+ca_file = {ca_file}
+mailboxes = {", ".join(demo.USERS)}
+rooms = {", ".join(demo.ROOMS)}
+{extra}
+[logging]
+level = info
+""")
+    return path
+
+
+def run_demo(args) -> None:
+    from radicale import config as radicale_config
+
+    from ..emulator import Emulator, demo
+
+    emu = None
+    if args.emulator:
+        if not args.ca_file:
+            raise StartupError("--emulator needs --ca-file: the emulator's CA certificate "
+                               "(it prints its path at start)")
+        base = args.emulator.rstrip("/")
+        authority, graph_url, ca_file = base, f"{base}/v1.0", args.ca_file
+    else:
+        emu = Emulator(load_demo=True)
+        emu.start()
+        authority, graph_url, ca_file = emu.authority_host, emu.graph_url, emu.ca_file
+    try:
+        with tempfile.TemporaryDirectory(prefix="radicale-graph-demo-") as folder:
+            path = write_demo_files(folder, host=args.host, port=args.port,
+                                    authority=authority, graph_url=graph_url, ca_file=ca_file)
+            configuration = radicale_config.load([(path, False)])
+            configuration.update({"logging": {"level": args.log_level}}, "command line")
+            setup_logging(configuration)
+            check(configuration)
+            print(f"CalDAV: http://{args.host}:{args.port}/  (Graph: {graph_url})", flush=True)
+            for login in demo.USERS + demo.ROOMS:
+                print(f"  login {login}  password {DEMO_PASSWORD}", flush=True)
+            serve(configuration)
+    finally:
+        if emu is not None:
+            emu.stop()

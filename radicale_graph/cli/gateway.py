@@ -1,0 +1,94 @@
+"""Starting the gateway: configuration checks, then Radicale's server with
+:class:`radicale_graph.app.GatewayApplication`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+
+import radicale.server
+from radicale import config as radicale_config
+from radicale import log as radicale_log
+
+logger = logging.getLogger("radicale_graph")
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; ``str()`` is one line naming the cause and the fix."""
+
+
+def load_configuration(path: str):
+    """Radicale configuration from ``path``. Raises :class:`StartupError`."""
+    try:
+        with open(path, encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise StartupError(f"cannot read configuration file {path!r}: {exc.strerror}") from None
+    try:
+        return radicale_config.load([(path, False)])
+    except Exception as exc:
+        raise StartupError(f"invalid configuration {path!r}: {exc}") from None
+
+
+def check(configuration) -> None:
+    """Fail fast: the plugin options are complete, a token can be had, and each served
+    mailbox answers. Raises :class:`StartupError` (one line, never a secret)."""
+    from ..graph import AuthError, GraphClient, GraphError
+    from ..storage import config as plugin_config
+
+    if configuration.get("storage", "type") != "radicale_graph":
+        raise StartupError("[storage] type must be radicale_graph in the configuration")
+    try:
+        settings, options = plugin_config.read(
+            configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA))
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    if not options.mailboxes:
+        raise StartupError("[storage] mailboxes lists no mailbox to serve: add the users' and "
+                           "rooms' addresses (comma-separated)")
+    client = GraphClient(settings)
+    try:
+        client.check_credentials()
+        for mailbox in options.mailboxes:
+            try:
+                client.get_json(f"/users/{mailbox}/calendar", mailbox=mailbox,
+                                operation="read default calendar")
+            except GraphError as exc:
+                logger.warning("%s", exc)
+    except AuthError as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        client.close()
+
+
+def serve(configuration, ready: threading.Event | None = None,
+          shutdown: socket.socket | None = None) -> None:
+    """Serve CalDAV with Radicale's server until ``shutdown`` is written to or closed, or
+    SIGINT/SIGTERM arrives (when called from the main thread)."""
+    from ..app import GatewayApplication
+
+    radicale.server.Application = GatewayApplication  # the server builds its app from this
+    if shutdown is None:
+        shutdown, signal_end = socket.socketpair()
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(number, lambda *_: signal_end.close())
+    if ready is not None:
+        ready.set()
+    radicale.server.serve(configuration, shutdown)
+
+
+def setup_logging(configuration) -> None:
+    radicale_log.setup()
+    radicale_log.set_level(configuration.get("logging", "level"),
+                           configuration.get("logging", "backtrace_on_debug"))
+
+
+def serve_config_file(path: str) -> None:
+    """``radicale-graph serve --config FILE``."""
+    configuration = load_configuration(path)
+    setup_logging(configuration)
+    check(configuration)
+    serve(configuration)

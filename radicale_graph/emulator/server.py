@@ -1,0 +1,416 @@
+"""The HTTPS server: identity endpoints, Graph v1.0 under ``/v1.0``, JSON batching, faults.
+
+Behaviour beyond the resources (Graph docs):
+- Response headers on Graph answers: ``Content-Type: application/json;odata.metadata=minimal;
+  odata.streaming=true;IEEE754Compatible=false;charset=utf-8``, ``request-id``,
+  ``client-request-id`` (echoed when sent), ``OData-Version: 4.0``, ``Date``
+  (concepts/json-batching.md shows these headers).
+- Missing or bad bearer token: 401 ``InvalidAuthenticationToken`` with ``WWW-Authenticate``.
+- Outlook service limit of 4 concurrent requests per app and mailbox: a fifth gets 429
+  ``ApplicationThrottled`` with ``Retry-After: 1`` (concepts/throttling-limits.md, Outlook).
+- ``POST /v1.0/$batch``: up to 20 requests, ``dependsOn`` honoured (424 when a dependency
+  failed), responses carry ``id``, ``status``, ``headers``, ``body`` (concepts/json-batching.md).
+- Injected faults (429 ``ApplicationThrottled``, 503, 504) with ``Retry-After`` in seconds.
+HTTP/1.1 keep-alive with Content-Length on every response; each connection has its own daemon
+thread (``ThreadingHTTPServer``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, namedtuple
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from . import certs, demo
+from .errors import GraphError, bad_request, graph_error_body
+from .graph_api import GraphApi, Request, read_json
+from .identity import Identity
+from .store import Store
+
+LoggedRequest = namedtuple("LoggedRequest", "method path query status mailbox")
+LoggedRequest.__doc__ = "One Graph request as served: path includes /v1.0; query is the raw text."
+ODATA_JSON = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;"
+    "charset=utf-8"
+)
+CONCURRENCY = 4
+MAX_BATCH = 20
+_FAULTS = {
+    429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable. Try again later."),
+    504: ("GatewayTimeout", "The gateway did not receive a timely response from the service."),
+}
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: int
+    retry_after: int | None
+    path_contains: str | None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: Emulator
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections: set = set()
+        self.connections_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        """Hang up kept-alive connections so no request is served after stop()."""
+        with self.connections_lock:
+            for conn in list(self.connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.connections.clear()
+
+    def handle_error(self, request, client_address):  # noqa: D401 - stdlib hook
+        """Drop the connection quietly (clients hang up, TLS handshakes fail)."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "GraphEmulator/1.0"
+    sys_version = ""
+    timeout = 120
+    server: _Server
+
+    def setup(self):
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.request)
+        self.request.settimeout(self.timeout)
+        self.request.do_handshake()
+
+    def finish(self):
+        with self.server.connections_lock:
+            self.server.connections.discard(self.request)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        return
+
+    def version_string(self):
+        return self.server_version
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, out_headers, payload = self.server.emulator._serve(
+            self.command, self.path, headers, body)
+        self.send_response(status)
+        for name, value in out_headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve
+
+
+class Emulator:
+    """A Microsoft Graph v1.0 (calendar) and Entra token service emulator over HTTPS.
+
+    ``Emulator(host, port=0, certfile=None, keyfile=None, load_demo=True, latency=0.0)``;
+    :meth:`start` serves in daemon threads, :meth:`stop` ends. ``latency`` (seconds) is added
+    to every request and may be changed at any time. Graph is at :attr:`graph_url`, the
+    authority host at :attr:`authority_host` (``/<tenant>/...``); :attr:`ca_file` is the PEM
+    certificate served. :attr:`store` is the tenant state, :attr:`request_log` lists Graph
+    requests (batch sub-requests included) as :class:`LoggedRequest`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, certfile: str | None = None,
+                 keyfile: str | None = None, load_demo: bool = True, latency: float = 0.0):
+        self.host = host
+        self.port = port
+        self.latency = latency
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.store = Store()
+        self.identity = Identity(demo.TENANT_ID, domains=demo.DOMAINS)
+        self.api = GraphApi(self.store, self.identity)
+        self.request_log: list[LoggedRequest] = []
+        self._faults: list[_Fault] = []
+        self._inflight: Counter = Counter()
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._tmp: str | None = None
+        if load_demo:
+            demo.load(self.store)
+            self.register_app(demo.CLIENT_ID, secret=demo.CLIENT_SECRET)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind, generate the certificate if none was given, and serve in a daemon thread."""
+        if not self.certfile:
+            self._tmp = tempfile.mkdtemp(prefix="graph-emulator-")
+            self.certfile, self.keyfile = certs.self_signed(self._tmp)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.certfile, self.keyfile)
+        server = _Server((self.host, self.port), _Handler, bind_and_activate=True)
+        server.socket = context.wrap_socket(server.socket, server_side=True,
+                                            do_handshake_on_connect=False)
+        server.emulator = self
+        self._server = server
+        self.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, name="graph-emulator", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop serving and remove a generated certificate."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server.close_connections()
+            self._server = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    @property
+    def url(self) -> str:
+        """``https://host:port``."""
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def graph_url(self) -> str:
+        """Graph root, ``url + "/v1.0"``."""
+        return f"{self.url}/v1.0"
+
+    @property
+    def authority_host(self) -> str:
+        """The identity service root (authority = ``authority_host + "/" + tenant``)."""
+        return self.url
+
+    @property
+    def ca_file(self) -> str | None:
+        """Path of the PEM certificate the server presents (its own CA)."""
+        return self.certfile
+
+    # -- test controls ------------------------------------------------------------------------
+
+    def register_app(self, client_id: str, *, secret: str | None = None,
+                     certificate_pem: str | bytes | None = None, allowed_mailboxes=None):
+        """Register an Entra app. ``allowed_mailboxes`` None = every mailbox; a set of UPNs acts
+        like an ApplicationAccessPolicy (others answer 403 ErrorAccessDenied)."""
+        return self.identity.register_app(client_id, secret=secret,
+                                          certificate_pem=certificate_pem,
+                                          allowed_mailboxes=allowed_mailboxes)
+
+    def inject_fault(self, status: int = 429, count: int = 1, retry_after: int | None = 2,
+                     path_contains: str | None = None) -> None:
+        """Answer the next ``count`` Graph requests whose path+query contains ``path_contains``
+        (any when None) with ``status`` (429, 503 or 504) and Graph's error body; a
+        ``Retry-After`` header (seconds) is sent unless ``retry_after`` is None. A ``$batch``
+        request is matched itself first, then each of its items."""
+        if status not in _FAULTS:
+            raise ValueError(f"unsupported fault status {status}")
+        with self._lock:
+            self._faults.append(_Fault(status, count, retry_after, path_contains))
+
+    def clear_log(self) -> None:
+        """Empty :attr:`request_log`."""
+        with self._lock:
+            self.request_log.clear()
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _serve(self, method: str, target: str, headers: dict, body: bytes):
+        """(status, headers, payload bytes) for one HTTP request."""
+        split = urlsplit(target)
+        if split.path == "/v1.0" or split.path.startswith("/v1.0/"):
+            status, out, data = self._graph(method, split.path[5:], split.query, headers, body,
+                                             claims=None)
+            return status, out, _encode(data)
+        if self.latency:
+            time.sleep(self.latency)
+        return self._identity(method, split.path, headers, body)
+
+    def _identity(self, method, path, headers, body):
+        parts = [p for p in path.split("/") if p]
+        json_headers = {"Content-Type": "application/json; charset=utf-8",
+                        "Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
+                        "x-ms-request-id": str(uuid.uuid4())}
+        status, data = 404, {"error": "not_found", "error_description": "Not found."}
+        if len(parts) == 4 and [p.lower() for p in parts[1:]] == [
+                "v2.0", ".well-known", "openid-configuration"] and method == "GET":
+            status, data = self.identity.openid_configuration(self.url, parts[0])
+        elif len(parts) == 4 and [p.lower() for p in parts[1:]] == ["discovery", "v2.0", "keys"]:
+            status, data = 200, self.identity.jwks()
+        elif len(parts) == 4 and [p.lower() for p in parts[1:]] == ["oauth2", "v2.0", "token"]:
+            if method != "POST":
+                status, data = 405, {"error": "invalid_request",
+                                     "error_description": "The token endpoint takes POST."}
+            else:
+                form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+                auth = headers.get("authorization", "")
+                if auth.lower().startswith("basic ") and "client_secret" not in form:
+                    try:
+                        pair = base64.b64decode(auth[6:].strip()).decode()
+                        cid, _, secret = pair.partition(":")
+                        form.setdefault("client_id", unquote(cid))
+                        form["client_secret"] = unquote(secret)
+                    except (ValueError, UnicodeDecodeError):
+                        pass
+                status, data = self.identity.token(self.url, parts[0], form)
+        return status, json_headers, _encode(data)
+
+    def _take_fault(self, where: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and (fault.path_contains is None
+                                            or fault.path_contains in where):
+                    fault.remaining -= 1
+                    return fault
+            self._faults = [f for f in self._faults if f.remaining > 0]
+        return None
+
+    def _graph(self, method, path, query, headers, body, claims):
+        """Serve one Graph request (top-level or batch item): (status, headers, body dict)."""
+        request_id = str(uuid.uuid4())
+        client_id = headers.get("client-request-id") or request_id
+        out = {"request-id": request_id, "client-request-id": client_id, "OData-Version": "4.0",
+               "Strict-Transport-Security": "max-age=31536000",
+               "x-ms-ags-diagnostic": json.dumps({"ServerInfo": {
+                   "DataCenter": "Emulator", "Slice": "E", "Ring": "0", "ScaleUnit": "000",
+                   "RoleInstance": "EMU000000000000"}}, separators=(",", ":"))}
+        top = claims is None
+        segments = [unquote(s) for s in path.split("/") if s]
+        mailbox = self.api.mailbox_of(segments)
+        slot = None
+        try:
+            fault = self._take_fault(path + ("?" + query if query else ""))
+            if fault is not None:
+                if top and self.latency:
+                    time.sleep(self.latency)
+                code, message = _FAULTS[fault.status]
+                extra = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                raise GraphError(fault.status, code, message, extra)
+            if top:
+                try:
+                    claims = self.identity.check(headers.get("authorization"))
+                except GraphError as exc:
+                    exc.headers["WWW-Authenticate"] = (
+                        'Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
+                        'common/oauth2/authorize", '
+                        'client_id="00000003-0000-0000-c000-000000000000"')
+                    raise
+            if segments == ["$batch"]:
+                if method != "POST":
+                    raise GraphError(405, "Request_BadRequest",
+                                     "Specified HTTP method is not allowed for the request target.")
+                if top and self.latency:
+                    time.sleep(self.latency)
+                status, data = 200, self._batch(read_json(body), claims)
+                self._log(method, path, query, status, None)
+                return status, {**out, "Content-Type": ODATA_JSON}, data
+            if mailbox is not None:
+                slot = (claims.get("appid", "").lower(), mailbox)
+                with self._lock:
+                    if self._inflight[slot] >= CONCURRENCY:
+                        slot = None
+                        raise GraphError(429, *_FAULTS[429], {"Retry-After": "1"})
+                    self._inflight[slot] += 1
+            if top and self.latency:
+                time.sleep(self.latency)
+            req = Request(method, segments, dict(parse_qsl(query, keep_blank_values=True)),
+                          headers, body, claims, self.graph_url)
+            res = self.api.handle(req)
+            status, data = res.status, res.body
+            out.update(res.headers)
+        except GraphError as exc:
+            status = exc.status
+            data = graph_error_body(exc.code, exc.message, request_id, client_id)
+            out.update(exc.headers)
+        finally:
+            if slot is not None:
+                with self._lock:
+                    self._inflight[slot] -= 1
+        if data is not None:
+            out["Content-Type"] = ODATA_JSON
+        self._log(method, path, query, status, mailbox)
+        return status, out, data
+
+    def _log(self, method, path, query, status, mailbox):
+        with self._lock:
+            self.request_log.append(LoggedRequest(method, "/v1.0" + path, query, status, mailbox))
+
+    def _batch(self, payload, claims) -> dict:
+        requests = payload.get("requests") if isinstance(payload, dict) else None
+        if not isinstance(requests, list) or not requests:
+            raise bad_request("Invalid batch payload format.")
+        if len(requests) > MAX_BATCH:
+            raise bad_request("Number of requests inside batch exceeds the limit.")
+        ids = [str((r or {}).get("id", "")) for r in requests]
+        if "" in ids or len({i.lower() for i in ids}) != len(ids):
+            raise bad_request("Batch request ids must be present and unique.")
+        done: dict[str, int] = {}
+        responses = []
+        for item in requests:
+            rid = str(item["id"])
+            method = str(item.get("method", "")).upper()
+            url = str(item.get("url", ""))
+            if "/v1.0/" in url:
+                url = url.split("/v1.0", 1)[1]
+            if not url.startswith("/"):
+                url = "/" + url
+            sub_headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+            failed = [d for d in item.get("dependsOn") or [] if done.get(str(d), 424) >= 400]
+            if failed or not method:
+                status = 424 if failed else 400
+                code, message = (("FailedDependency", "A dependency of this request failed.")
+                                 if failed else ("BadRequest", "The request method is missing."))
+                data = graph_error_body(code, message, str(uuid.uuid4()), str(uuid.uuid4()))
+                responses.append({"id": rid, "status": status,
+                                  "headers": {"Content-Type": "application/json"}, "body": data})
+                done[rid] = status
+                continue
+            raw = item.get("body")
+            if isinstance(raw, (dict, list)):
+                body = json.dumps(raw).encode()
+            elif isinstance(raw, str):
+                try:
+                    body = base64.b64decode(raw)
+                except ValueError:
+                    body = raw.encode()
+            else:
+                body = b""
+            split = urlsplit(url)
+            status, headers, data = self._graph(method, split.path, split.query, sub_headers,
+                                                body, claims)
+            done[rid] = status
+            entry = {"id": rid, "status": status, "headers": {
+                k: v for k, v in headers.items() if k in (
+                    "Content-Type", "Retry-After", "Preference-Applied", "Location")}}
+            if data is not None:
+                entry["body"] = data
+            responses.append(entry)
+        return {"responses": responses}
+
+
+def _encode(data) -> bytes:
+    if data is None:
+        return b""
+    return json.dumps(data, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,96 @@
+"""The plugin's options in Radicale's ``[storage]`` section, typed with defaults.
+
+Radicale accepts plugin options in the plugin's own section when declared through
+``Configuration.copy(plugin_schema)`` (Radicale DOCUMENTATION.md, "Storage plugins").
+Every option is explained in ``config/radicale-graph.conf``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from radicale import config as radicale_config
+
+from ..graph import GraphSettings
+
+
+def _list(value: str) -> list[str]:
+    return [part.strip().lower() for part in str(value).replace("\n", ",").split(",")
+            if part.strip()]
+
+
+PLUGIN_CONFIG_SCHEMA = {"storage": {
+    "tenant_id": {"value": "", "help": "Entra tenant id (GUID) or domain", "type": str},
+    "client_id": {"value": "", "help": "application (client) id of the Entra app", "type": str},
+    "client_secret": {"value": "", "help": "client secret (prefer client_secret_file)",
+                      "type": str},
+    "client_secret_file": {"value": "", "help": "file holding the client secret",
+                           "type": radicale_config.filepath},
+    "certificate_file": {"value": "", "help": "PEM certificate registered on the app",
+                         "type": radicale_config.filepath},
+    "certificate_key_file": {"value": "", "help": "PEM private key of that certificate",
+                             "type": radicale_config.filepath},
+    "authority_host": {"value": "https://login.microsoftonline.com",
+                       "help": "Microsoft identity platform host", "type": str},
+    "graph_url": {"value": "https://graph.microsoft.com/v1.0",
+                  "help": "Microsoft Graph base URL", "type": str},
+    "ca_file": {"value": "", "help": "extra CA certificate (PEM) to trust for both hosts",
+                "type": radicale_config.filepath},
+    "mailboxes": {"value": "", "help": "user mailboxes served (comma-separated addresses)",
+                  "type": str},
+    "rooms": {"value": "", "help": "room mailboxes served (comma-separated addresses)",
+              "type": str},
+    "refresh_interval": {"value": "30", "help": "seconds a calendar listing is trusted",
+                         "type": radicale_config.positive_float},
+    "default_timezone": {"value": "UTC", "help": "IANA zone for floating times", "type": str},
+    "timeout": {"value": "30", "help": "seconds per Graph HTTP call",
+                "type": radicale_config.positive_float},
+}}
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    """The gateway's own options: served mailboxes (lower-case addresses), room mailboxes,
+    listing freshness in seconds, the IANA zone for floating times."""
+
+    mailboxes: tuple[str, ...]
+    rooms: frozenset[str]
+    refresh_interval: float
+    default_timezone: str
+
+
+def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
+    """Typed settings from a Radicale configuration that was copied with
+    :data:`PLUGIN_CONFIG_SCHEMA`. Raises ``ValueError`` (one line, no secret) when the
+    credentials are incomplete or the secret file cannot be read."""
+    def get(option: str):
+        return configuration.get("storage", option)
+
+    secret = get("client_secret") or None
+    secret_file = get("client_secret_file")
+    if secret_file:
+        try:
+            with open(secret_file, encoding="utf-8") as handle:
+                secret = handle.read().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read [storage] client_secret_file {secret_file!r}: "
+                             f"{exc.strerror}") from None
+    if not get("tenant_id") or not get("client_id"):
+        raise ValueError("[storage] tenant_id and client_id must be set (Entra ID > App "
+                         "registrations > your app > Overview)")
+    cert, key = get("certificate_file") or None, get("certificate_key_file") or None
+    if not secret and not (cert and key):
+        raise ValueError("[storage] needs client_secret (or client_secret_file), or "
+                         "certificate_file and certificate_key_file")
+    settings = GraphSettings(
+        tenant_id=get("tenant_id"), client_id=get("client_id"), client_secret=secret,
+        certificate_file=None if secret else cert, certificate_key_file=None if secret else key,
+        authority_host=get("authority_host").rstrip("/"), graph_url=get("graph_url").rstrip("/"),
+        ca_file=get("ca_file") or None, timeout=float(get("timeout")))
+    rooms = _list(get("rooms"))
+    users = _list(get("mailboxes"))
+    options = GatewayOptions(mailboxes=tuple(dict.fromkeys(users + rooms)),
+                             rooms=frozenset(rooms),
+                             refresh_interval=float(get("refresh_interval")),
+                             default_timezone=get("default_timezone") or "UTC")
+    return settings, options

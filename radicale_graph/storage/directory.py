@@ -1,0 +1,72 @@
+"""The calendars of each served mailbox, listed from Graph and named for CalDAV."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from ..graph import GraphClient
+from .paths import calendar_name
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    """One Graph calendar as a CalDAV collection: ``name`` is its path segment, ``color`` a
+    ``#RRGGBB`` string or empty, ``can_edit`` from Graph's ``canEdit``."""
+
+    mailbox: str
+    name: str
+    id: str
+    display_name: str
+    color: str
+    can_edit: bool
+    is_default: bool
+
+
+class Directory:
+    """Lists ``/users/{mailbox}/calendars`` (api/user-list-calendars.md) and keeps the result
+    for ``max_age`` seconds."""
+
+    def __init__(self, client: GraphClient, max_age: float) -> None:
+        self.client = client
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._calendars: dict[str, tuple[float, dict[str, CalendarInfo]]] = {}
+
+    def calendars(self, mailbox: str) -> dict[str, CalendarInfo]:
+        """Collection name -> calendar for ``mailbox``. Raises the Graph client's errors
+        (``AccessDenied`` when the app's access policy excludes the mailbox)."""
+        with self._lock:
+            cached = self._calendars.get(mailbox)
+            if cached and time.monotonic() - cached[0] < self.max_age:
+                return cached[1]
+        user = f"/users/{quote(mailbox)}"
+        listed = list(self.client.iter_pages(
+            f"{user}/calendars", mailbox=mailbox, operation="list calendars",
+            params={"$top": "100"}))
+        if not any(c.get("isDefaultCalendar") for c in listed):
+            default = self.client.get_json(f"{user}/calendar", mailbox=mailbox,
+                                           operation="read default calendar")
+            for calendar in listed:
+                calendar["isDefaultCalendar"] = calendar["id"] == default["id"]
+        result = {}
+        for calendar in listed:
+            info = CalendarInfo(
+                mailbox=mailbox, name=calendar_name(calendar), id=calendar["id"],
+                display_name=calendar.get("name") or "", color=calendar.get("hexColor") or "",
+                can_edit=calendar.get("canEdit", True) is not False,
+                is_default=bool(calendar.get("isDefaultCalendar")))
+            result[info.name] = info
+        with self._lock:
+            self._calendars[mailbox] = (time.monotonic(), result)
+        return result
+
+    def rename(self, info: CalendarInfo, display_name: str) -> None:
+        """Rename a calendar in Graph (PATCH ``name``; api/calendar-update.md)."""
+        self.client.request("PATCH", f"/users/{quote(info.mailbox)}/calendars/{quote(info.id)}",
+                            mailbox=info.mailbox, operation="rename calendar",
+                            json={"name": display_name})
+        with self._lock:
+            self._calendars.pop(info.mailbox, None)

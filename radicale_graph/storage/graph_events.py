@@ -1,0 +1,106 @@
+"""The Graph requests the storage plugin makes for the events of one calendar.
+
+Paths and query forms follow Graph v1.0: ``/users/{id}/calendars/{id}/events`` (list,
+create), ``/users/{id}/events/{id}`` (get, update, delete), ``/users/{id}/events/{id}/instances``
+(api/event-list-instances.md). Every read asks for UTC times and text bodies
+(``Prefer: outlook.timezone="UTC", outlook.body-content-type="text"``); the Graph client adds
+``Prefer: IdType="ImmutableId"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from ..graph import GraphClient
+from ..translation import extended
+from ..translation.graph_to_ical import GRAPH_FIELDS
+
+PREFER_READ = 'outlook.timezone="UTC", outlook.body-content-type="text"'
+PAGE_SIZE = 100
+INSTANCE_FIELDS = "id,type,originalStart,start,end,seriesMasterId"
+
+
+def _select() -> str:
+    return ",".join(GRAPH_FIELDS)
+
+
+def _expand() -> str:
+    return f"{extended.expand_filter()},exceptionOccurrences"
+
+
+class CalendarEvents:
+    """Graph access to the events of calendar ``calendar_id`` in ``mailbox``.
+
+    Every method raises the Graph client's ``GraphError`` subclasses."""
+
+    def __init__(self, client: GraphClient, mailbox: str, calendar_id: str) -> None:
+        self.client = client
+        self.mailbox = mailbox
+        self.calendar_id = calendar_id
+        self._user = f"/users/{quote(mailbox)}"
+
+    def _headers(self, **extra: str) -> dict:
+        return {"Prefer": PREFER_READ, **extra}
+
+    def list_masters(self) -> Iterator[dict]:
+        """Every single event and series master of the calendar, with exceptions expanded
+        and the gateway's extended properties (Graph lists no occurrences here)."""
+        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        params = {"$select": _select(), "$expand": _expand(), "$top": str(PAGE_SIZE)}
+        return self.client.iter_pages(path, mailbox=self.mailbox, operation="list events",
+                                      params=params, headers=self._headers())
+
+    def get(self, event_id: str) -> dict:
+        """One event with exceptions and extended properties."""
+        return self.client.get_json(
+            f"{self._user}/events/{quote(event_id)}", mailbox=self.mailbox,
+            operation="read event", params={"$select": _select(), "$expand": _expand()},
+            headers=self._headers())
+
+    def find_by_uid(self, uid: str) -> list[dict]:
+        """Events of this calendar whose kept UID is ``uid`` (used to recover a create whose
+        response was lost)."""
+        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        params = {"$filter": extended.uid_filter(uid), "$select": _select(),
+                  "$expand": _expand()}
+        return list(self.client.iter_pages(path, mailbox=self.mailbox,
+                                           operation="find event by UID", params=params,
+                                           headers=self._headers()))
+
+    def create(self, body: dict, transaction_id: str) -> dict:
+        """POST a new event; ``transaction_id`` makes a retried POST idempotent
+        (api/user-post-events.md, transactionId)."""
+        body = {**body, "transactionId": transaction_id}
+        response = self.client.request(
+            "POST", f"{self._user}/calendars/{quote(self.calendar_id)}/events",
+            mailbox=self.mailbox, operation="create event", json=body,
+            headers=self._headers())
+        return response.body or {}
+
+    def update(self, event_id: str, body: dict, odata_etag: str | None = None) -> dict:
+        """PATCH an event (or instance); If-Match with the known ``@odata.etag`` so a change
+        made meanwhile in Outlook is not overwritten (Graph answers 412)."""
+        headers = self._headers(**({"If-Match": odata_etag} if odata_etag else {}))
+        response = self.client.request(
+            "PATCH", f"{self._user}/events/{quote(event_id)}", mailbox=self.mailbox,
+            operation="update event", json=body, headers=headers)
+        return response.body or {}
+
+    def delete(self, event_id: str, odata_etag: str | None = None,
+               operation: str = "delete event") -> None:
+        """DELETE an event, or an occurrence (which cancels it)."""
+        headers = {"If-Match": odata_etag} if odata_etag else {}
+        self.client.request("DELETE", f"{self._user}/events/{quote(event_id)}",
+                            mailbox=self.mailbox, operation=operation, headers=headers)
+
+    def instances(self, event_id: str, start: dt.datetime, end: dt.datetime) -> list[dict]:
+        """Occurrences and exceptions of a series between two UTC instants
+        (api/event-list-instances.md; cancelled occurrences are not listed)."""
+        params = {"startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "$select": INSTANCE_FIELDS, "$top": str(PAGE_SIZE)}
+        return list(self.client.iter_pages(
+            f"{self._user}/events/{quote(event_id)}/instances", mailbox=self.mailbox,
+            operation="list instances", params=params, headers=self._headers()))

@@ -1,0 +1,93 @@
+"""Shared fixtures: the Graph emulator and the gateway on loopback, as `radicale-graph demo`
+runs them."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ALICE = ("alice@contoso.com", "demo")
+BOB = ("bob@contoso.com", "demo")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Gateway:
+    url: str
+    emulator: object
+
+    def session(self, auth=ALICE) -> requests.Session:
+        session = requests.Session()
+        session.auth = auth
+        return session
+
+
+def start_gateway(emulator, folder: Path, **storage_options) -> tuple[Gateway, callable]:
+    """Start the gateway (Radicale + plugin + GatewayApplication) on a free loopback port."""
+    from radicale import config as radicale_config
+
+    from radicale_graph.cli.demo import write_demo_files
+    from radicale_graph.cli.gateway import serve
+
+    port = free_port()
+    path = write_demo_files(str(folder), host="127.0.0.1", port=port,
+                            authority=emulator.authority_host, graph_url=emulator.graph_url,
+                            ca_file=emulator.ca_file,
+                            storage_options={k: str(v) for k, v in storage_options.items()})
+    configuration = radicale_config.load([(path, False)])
+    stop_reader, stop_writer = socket.socketpair()
+    thread = threading.Thread(target=serve, args=(configuration, None, stop_writer),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError("gateway did not start")
+
+    def stop():
+        stop_reader.close()
+        thread.join(10)
+
+    return Gateway(url=f"http://127.0.0.1:{port}", emulator=emulator), stop
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    from radicale_graph.emulator import Emulator
+
+    emu = Emulator(load_demo=True)
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(emulator, tmp_path_factory):
+    gw, stop = start_gateway(emulator, tmp_path_factory.mktemp("gateway"),
+                             refresh_interval=1)
+    yield gw
+    stop()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"../shared is missing beside the project (looked in {SHARED})")
+    return SHARED
