@@ -42,6 +42,7 @@ def start_gateway(emulator, folder: Path, **storage_options) -> tuple[Gateway, c
     from radicale_graph.cli.gateway import serve
 
     port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
     path = write_demo_files(str(folder), host="127.0.0.1", port=port,
                             authority=emulator.authority_host, graph_url=emulator.graph_url,
                             ca_file=emulator.ca_file,

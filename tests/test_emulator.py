@@ -552,7 +552,7 @@ def test_latency_is_added(emu, graph):
 def test_request_log_records_graph_calls(emu, graph):
     emu.clear_log()
     graph("GET", f"/users/{ALICE.upper()}/calendars", params={"$top": "1"})
-    assert emu.request_log == [
+    assert [tuple(r)[:5] for r in emu.request_log] == [
         (  # LoggedRequest(method, path, query, status, mailbox)
             "GET", f"/v1.0/users/{ALICE.upper()}/calendars", "%24top=1", 200, ALICE)
     ]

@@ -47,7 +47,6 @@ def write_demo_files(folder: str, *, host: str, port: int, authority: str, graph
                      ca_file: str, storage_options: dict[str, str] | None = None) -> str:
     """Write the demo's Radicale configuration, users and rights into ``folder``; return the
     configuration path. ``storage_options`` adds or overrides ``[storage]`` options."""
-    extra = "".join(f"{k} = {v}\n" for k, v in (storage_options or {}).items())
     from ..emulator import demo
 
     users = os.path.join(folder, "users")
@@ -60,6 +59,13 @@ def write_demo_files(folder: str, *, host: str, port: int, authority: str, graph
     secret = os.path.join(folder, "client_secret")
     with open(secret, "w", encoding="utf-8") as handle:
         handle.write(demo.CLIENT_SECRET)
+    storage = {
+        "type": "radicale_graph", "tenant_id": demo.TENANT_ID, "client_id": demo.CLIENT_ID,
+        "client_secret_file": secret, "authority_host": authority, "graph_url": graph_url,
+        "ca_file": ca_file, "mailboxes": ", ".join(demo.USERS), "rooms": ", ".join(demo.ROOMS),
+        "state_folder": os.path.join(folder, "state"),
+        **(storage_options or {})}
+    storage_lines = "".join(f"{k} = {v}\n" for k, v in storage.items())
     path = os.path.join(folder, "radicale.conf")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(f"""\
@@ -79,16 +85,7 @@ file = {rights}
 type = none
 
 [storage]
-type = radicale_graph
-tenant_id = {demo.TENANT_ID}
-client_id = {demo.CLIENT_ID}
-client_secret_file = {secret}
-authority_host = {authority}
-graph_url = {graph_url}
-ca_file = {ca_file}
-mailboxes = {", ".join(demo.USERS)}
-rooms = {", ".join(demo.ROOMS)}
-{extra}
+{storage_lines}
 [logging]
 level = info
 """)
@@ -117,8 +114,8 @@ def run_demo(args) -> None:
                                     authority=authority, graph_url=graph_url, ca_file=ca_file)
             configuration = radicale_config.load([(path, False)])
             configuration.update({"logging": {"level": args.log_level}}, "command line")
-            setup_logging(configuration)
             check(configuration)
+            setup_logging(configuration)
             print(f"CalDAV: http://{args.host}:{args.port}/  (Graph: {graph_url})", flush=True)
             for login in demo.USERS + demo.ROOMS:
                 print(f"  login {login}  password {DEMO_PASSWORD}", flush=True)

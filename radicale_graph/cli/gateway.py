@@ -89,6 +89,6 @@ def setup_logging(configuration) -> None:
 def serve_config_file(path: str) -> None:
     """``radicale-graph serve --config FILE``."""
     configuration = load_configuration(path)
+    check(configuration)  # before Radicale's logging, so a failure prints one line only
     setup_logging(configuration)
-    check(configuration)
     serve(configuration)

@@ -37,8 +37,10 @@ from .graph_api import GraphApi, Request, read_json
 from .identity import Identity
 from .store import Store
 
-LoggedRequest = namedtuple("LoggedRequest", "method path query status mailbox")
-LoggedRequest.__doc__ = "One Graph request as served: path includes /v1.0; query is the raw text."
+LoggedRequest = namedtuple("LoggedRequest", "method path query status mailbox batched",
+                           defaults=(False,))
+LoggedRequest.__doc__ = ("One Graph request as served: path includes /v1.0; query is the raw "
+                         "text; batched is True for a request that came inside a $batch.")
 ODATA_JSON = (
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;"
     "charset=utf-8"
@@ -324,7 +326,7 @@ class Emulator:
                 if top and self.latency:
                     time.sleep(self.latency)
                 status, data = 200, self._batch(read_json(body), claims)
-                self._log(method, path, query, status, None)
+                self._log(method, path, query, status, None, not top)
                 return status, {**out, "Content-Type": ODATA_JSON}, data
             if mailbox is not None:
                 slot = (claims.get("appid", "").lower(), mailbox)
@@ -350,12 +352,13 @@ class Emulator:
                     self._inflight[slot] -= 1
         if data is not None:
             out["Content-Type"] = ODATA_JSON
-        self._log(method, path, query, status, mailbox)
+        self._log(method, path, query, status, mailbox, not top)
         return status, out, data
 
-    def _log(self, method, path, query, status, mailbox):
+    def _log(self, method, path, query, status, mailbox, batched=False):
         with self._lock:
-            self.request_log.append(LoggedRequest(method, "/v1.0" + path, query, status, mailbox))
+            self.request_log.append(LoggedRequest(method, "/v1.0" + path, query, status, mailbox,
+                                                  batched))
 
     def _batch(self, payload, claims) -> dict:
         requests = payload.get("requests") if isinstance(payload, dict) else None

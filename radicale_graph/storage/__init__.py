@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
@@ -21,8 +22,11 @@ from . import config as plugin_config
 from . import errors
 from .cache import CalendarCache
 from .collection import CalendarCollection, PlainCollection
-from .directory import Directory
+from .directory import CalendarInfo, Directory
+from .graph_events import CalendarEvents
+from .loader import CalendarLoader
 from .paths import parse
+from .sync_state import SyncState
 
 logger = logging.getLogger("radicale_graph.storage")
 
@@ -41,8 +45,11 @@ class Storage(radicale_storage.BaseStorage):
         super().__init__(configuration)
         self.settings, self.options = plugin_config.read(configuration)
         self.client = GraphClient(self.settings)
-        self.directory = Directory(self.client, self.options.refresh_interval)
-        self._caches: dict[tuple[str, str], CalendarCache] = {}
+        self.directory = Directory(self.client, self.options.calendar_list_interval)
+        state_path = (os.path.join(self.options.state_folder, "sync-state.sqlite3")
+                      if self.options.state_folder else None)
+        self.sync_state = SyncState(state_path)
+        self._loaders: dict[tuple[str, str], CalendarLoader] = {}
         self._caches_lock = threading.Lock()
         self._write_locks: dict[str, threading.RLock] = {}
         self._listing_locks: dict[str, threading.Lock] = {}
@@ -80,13 +87,21 @@ class Storage(radicale_storage.BaseStorage):
         return errors.record(exc)
 
     # -- discovery ------------------------------------------------------------------------
-    def cache_for(self, mailbox: str, calendar_id: str) -> CalendarCache:
+    def loader_for(self, info: CalendarInfo) -> CalendarLoader:
+        """The cache and loader of one calendar (one per calendar for the server's life)."""
         with self._caches_lock:
-            key = (mailbox, calendar_id)
-            cache = self._caches.get(key)
-            if cache is None:
-                cache = self._caches[key] = CalendarCache()
-            return cache
+            key = (info.mailbox, info.id)
+            loader = self._loaders.get(key)
+            if loader is None:
+                events = CalendarEvents(self.client, info.mailbox, info.id)
+                loader = self._loaders[key] = CalendarLoader(
+                    events, CalendarCache(), self.sync_state, f"{info.mailbox}/{info.id}",
+                    self.options.rooms)
+            return loader
+
+    def _collection(self, info: CalendarInfo) -> CalendarCollection:
+        loader = self.loader_for(info)
+        return CalendarCollection(self, info, loader.cache, loader)
 
     def calendar(self, mailbox: str, name: str) -> CalendarCollection | None:
         """The collection for ``/<mailbox>/<name>/``, or ``None``."""
@@ -96,7 +111,7 @@ class Storage(radicale_storage.BaseStorage):
             raise self.report(exc) from None
         if info is None:
             return None
-        return CalendarCollection(self, info, self.cache_for(mailbox, info.id))
+        return self._collection(info)
 
     def discover(self, path: str, depth: str = "0", child_context_manager=None,
                  user_groups=frozenset()):
@@ -126,8 +141,7 @@ class Storage(radicale_storage.BaseStorage):
                     raise self.report(exc) from None
                 for info in calendars.values():
                     with manager(f"{target.mailbox}/{info.name}", None):
-                        yield CalendarCollection(self, info,
-                                                 self.cache_for(target.mailbox, info.id))
+                        yield self._collection(info)
             return
         collection = self.calendar(target.mailbox, target.calendar)
         if collection is None:

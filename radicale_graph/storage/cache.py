@@ -43,11 +43,24 @@ class CachedEvent:
     time_range: tuple[int, int]
     last_modified: str
     odata_etag: str | None = None
+    change_key: str | None = None
     zone: str = "UTC"
     all_day: bool = False
     is_series: bool = False
     exceptions: dict[str, str] = field(default_factory=dict)
     cancelled: frozenset[str] = frozenset()
+    graph_master: dict | None = None        # series only: the master as Graph holds it
+    graph_exceptions: tuple[dict, ...] = ()  # series only: its exception instances
+
+    def same_content(self, other: CachedEvent) -> bool:
+        """Whether a client would read the same event (DTSTAMP and LAST-MODIFIED aside,
+        which follow Graph's lastModifiedDateTime even when only a changeKey moved)."""
+        return _semantic(self.text) == _semantic(other.text)
+
+
+def _semantic(text: str) -> str:
+    return "\n".join(line for line in text.splitlines()
+                     if not line.startswith(("DTSTAMP", "LAST-MODIFIED")))
 
 
 def etag_for(master: dict, exceptions: list[dict] | tuple = ()) -> str:
@@ -78,9 +91,12 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
     return CachedEvent(
         href=href, uid=resource.uid, event_id=master["id"], etag=etag_for(master, exceptions),
         text=resource.text, time_range=resource.time_range, last_modified=modified,
-        odata_etag=master.get("@odata.etag"), zone=zone, all_day=all_day,
+        odata_etag=master.get("@odata.etag"), change_key=master.get("changeKey"), zone=zone,
+        all_day=all_day,
         is_series=bool(master.get("recurrence")), exceptions=exception_ids,
-        cancelled=cancelled)
+        cancelled=cancelled,
+        graph_master=master if master.get("recurrence") else None,
+        graph_exceptions=tuple(exceptions) if master.get("recurrence") else ())
 
 
 def _cancelled_keys(master: dict, zone: str, all_day: bool):
@@ -104,7 +120,12 @@ class CalendarCache:
         self._lock = threading.RLock()
         self._by_href: dict[str, CachedEvent] = {}
         self._href_by_uid: dict[str, str] = {}
-        self.loaded_at: float | None = None  # time.monotonic() of the last full listing
+        self._href_by_id: dict[str, str] = {}
+        self.loaded_at: float | None = None  # time.monotonic() of the last refresh
+        self.delta_link: str | None = None   # where the next delta round starts
+        # Events the gateway wrote since delta_link was issued: a round that does not mention
+        # one of them cannot be trusted about it (it may have been deleted meanwhile).
+        self.unconfirmed: set[str] = set()
 
     def is_fresh(self, max_age: float) -> bool:
         """Whether the last full listing is younger than ``max_age`` seconds."""
@@ -116,23 +137,55 @@ class CalendarCache:
         with self._lock:
             self._by_href = {e.href: e for e in entries}
             self._href_by_uid = {e.uid: e.href for e in entries}
+            self._href_by_id = {e.event_id: e.href for e in entries}
+            self.unconfirmed = set()
             self.loaded_at = time.monotonic()
+
+    def touch(self) -> None:
+        """Mark the cache fresh (a delta round found it current)."""
+        with self._lock:
+            self.loaded_at = time.monotonic()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the calendar was ever listed (items can be served from memory)."""
+        with self._lock:
+            return self.loaded_at is not None or bool(self._by_href)
 
     def put(self, entry: CachedEvent) -> None:
         """Insert or replace one entry (after a write through the gateway)."""
         with self._lock:
             old = self._by_href.get(entry.href)
-            if old is not None and self._href_by_uid.get(old.uid) == old.href:
-                del self._href_by_uid[old.uid]
+            if old is not None:
+                self._forget(old)
             self._by_href[entry.href] = entry
             self._href_by_uid[entry.uid] = entry.href
+            self._href_by_id[entry.event_id] = entry.href
+
+    def written(self, entry: CachedEvent) -> None:
+        """Insert an entry the gateway just wrote to Graph."""
+        with self._lock:
+            self.put(entry)
+            self.unconfirmed.add(entry.event_id)
+
+    def take_unconfirmed(self) -> set[str]:
+        """The ids written since the last delta round began, cleared."""
+        with self._lock:
+            ids, self.unconfirmed = self.unconfirmed, set()
+            return ids
+
+    def _forget(self, old: CachedEvent) -> None:
+        if self._href_by_uid.get(old.uid) == old.href:
+            del self._href_by_uid[old.uid]
+        if self._href_by_id.get(old.event_id) == old.href:
+            del self._href_by_id[old.event_id]
 
     def remove(self, href: str) -> None:
         """Drop one entry (after a delete through the gateway)."""
         with self._lock:
             old = self._by_href.pop(href, None)
-            if old is not None and self._href_by_uid.get(old.uid) == href:
-                del self._href_by_uid[old.uid]
+            if old is not None:
+                self._forget(old)
 
     def invalidate(self) -> None:
         """Force the next read to list the calendar again."""
@@ -142,6 +195,15 @@ class CalendarCache:
     def get(self, href: str) -> CachedEvent | None:
         with self._lock:
             return self._by_href.get(href)
+
+    def by_event_id(self, event_id: str) -> CachedEvent | None:
+        with self._lock:
+            href = self._href_by_id.get(event_id)
+            return self._by_href.get(href) if href else None
+
+    def hrefs(self) -> set[str]:
+        with self._lock:
+            return set(self._by_href)
 
     def by_uid(self, uid: str) -> CachedEvent | None:
         with self._lock:

@@ -3,22 +3,22 @@ collection per Graph calendar (Radicale's ``BaseCollection`` interface, Radicale
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import time
 from collections.abc import Iterable, Iterator
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
+from radicale.item import filter as radicale_filter
 
 from .. import translation
 from ..translation import UnsupportedObject
-from ..translation.graph_to_ical import to_resource
 from . import writer
-from .cache import CachedEvent, CalendarCache, entry_from_graph
+from .cache import CachedEvent, CalendarCache
 from .directory import CalendarInfo
-from .graph_events import CalendarEvents
-from .paths import default_href
+from .loader import CalendarLoader, translate
 
 logger = logging.getLogger("radicale_graph.storage")
 
@@ -65,14 +65,19 @@ class PlainCollection(radicale_storage.BaseCollection):
 
 
 class CalendarCollection(radicale_storage.BaseCollection):
-    """One Graph calendar. Items come from a :class:`CalendarCache` listed from Graph when
-    older than the refresh interval; writes go to Graph first and then update the cache."""
+    """One Graph calendar. Items are served from the calendar's :class:`CalendarCache`, kept
+    current by its :class:`~.loader.CalendarLoader` when older than ``refresh_interval``;
+    writes go to Graph first, then to the cache and the sync state, so every client sees them
+    at once."""
 
-    def __init__(self, storage, info: CalendarInfo, cache: CalendarCache) -> None:
+    def __init__(self, storage, info: CalendarInfo, cache: CalendarCache,
+                 loader: CalendarLoader) -> None:
         self._storage = storage
         self.info = info
         self._cache = cache
-        self._events = CalendarEvents(storage.client, info.mailbox, info.id)
+        self._loader = loader
+        self._events = loader.events
+        self._key = loader.key
 
     # -- identity and properties --------------------------------------------------------
     @property
@@ -99,13 +104,31 @@ class CalendarCollection(radicale_storage.BaseCollection):
             self._storage.directory.rename(self.info, name)
 
     @property
+    def etag(self) -> str:
+        """The ctag: changes exactly when an event or the calendar's properties change
+        (revision of the sync state plus a digest of the properties). Costs no Graph request
+        while the cache is fresh."""
+        self._refresh()
+        epoch, revision = self._storage.sync_state.revision(self._key)
+        meta = hashlib.sha256(json.dumps(self.get_meta(), sort_keys=True).encode())
+        return f'"{epoch}-{revision}-{meta.hexdigest()[:8]}"'
+
+    def sync(self, old_token: str = ""):
+        """RFC 6578 sync-collection: (new token, hrefs changed or deleted since
+        ``old_token``; every href for an empty token). Raises ``ValueError`` for a token
+        that is unknown or expired (Radicale answers 403 ``valid-sync-token``)."""
+        self._refresh()
+        token = self._storage.sync_state.token(self._key)
+        if not old_token:
+            return token, sorted(self._cache.hrefs())
+        return token, self._storage.sync_state.changes_since(self._key, old_token)
+
+    @property
     def last_modified(self) -> str:
         entries = self._entries()
-        stamps = [e.last_modified for e in entries]
-        if not stamps:
+        if not entries:
             return formatdate(0, usegmt=True)
-        from email.utils import parsedate_to_datetime
-        return max(stamps, key=lambda s: parsedate_to_datetime(s))
+        return max((e.last_modified for e in entries), key=parsedate_to_datetime)
 
     # -- reading ------------------------------------------------------------------------
     def _entries(self) -> list[CachedEvent]:
@@ -113,36 +136,16 @@ class CalendarCollection(radicale_storage.BaseCollection):
         return self._cache.entries()
 
     def _refresh(self) -> None:
-        if self._cache.is_fresh(self._storage.options.refresh_interval):
+        max_age = self._storage.options.refresh_interval
+        if self._cache.is_fresh(max_age):
             return
-        with self._storage.listing_lock(self.path):
-            if self._cache.is_fresh(self._storage.options.refresh_interval):
+        with self._storage.listing_lock(self._key):
+            if self._cache.is_fresh(max_age):
                 return
-            started = time.monotonic()
-            entries = []
-            used: set[str] = set()
-            for master in self._events.list_masters():
-                entry = self._translate(master, list(master.get("exceptionOccurrences") or []),
-                                        used)
-                if entry is not None:
-                    entries.append(entry)
-                    used.add(entry.href)
-            self._cache.replace_all(entries)
-            logger.debug("listed %s: %d events in %.0f ms", self.path, len(entries),
-                         (time.monotonic() - started) * 1000)
-
-    def _translate(self, master: dict, exceptions: list[dict], used=frozenset(),
-                   href: str | None = None) -> CachedEvent | None:
-        try:
-            resource = to_resource(master, exceptions, self._storage.options.rooms)
-        except (ValueError, KeyError) as exc:
-            logger.warning("event %s in %s cannot be shown: %s", master.get("id"), self.path,
-                           exc)
-            return None
-        href = href or resource.href or default_href(resource.uid, master["id"])
-        if href in used:
-            href = default_href(f"{resource.uid}-{master['id']}", master["id"])
-        return entry_from_graph(master, exceptions, resource, href)
+            try:
+                self._loader.refresh()
+            except Exception as exc:
+                raise self._storage.report(exc) from None
 
     def _item(self, entry: CachedEvent) -> radicale_item.Item:
         return radicale_item.Item(
@@ -152,22 +155,60 @@ class CalendarCollection(radicale_storage.BaseCollection):
             time_range=entry.time_range)
 
     def get_multi(self, hrefs: Iterable[str]):
+        hrefs = list(dict.fromkeys(hrefs))
+        if not self._cache.loaded and hrefs:
+            found = self._cold_multiget(hrefs)
+            if found is not None:
+                return ((href, self._item(found[href]) if found.get(href) else None)
+                        for href in hrefs)
         self._refresh()
-        for href in hrefs:
-            entry = self._cache.get(href)
-            yield href, (self._item(entry) if entry else None)
+        return ((href, self._item(e) if (e := self._cache.get(href)) else None)
+                for href in hrefs)
+
+    def _cold_multiget(self, hrefs: list[str]) -> dict[str, CachedEvent] | None:
+        """Events by href before the calendar was ever listed: ceil(N/20) ``$batch`` requests.
+        ``None`` when an href is not found that way (events made outside the gateway carry no
+        kept href): the caller then lists the calendar."""
+        try:
+            found = self._events.find_by_hrefs(hrefs)
+        except Exception as exc:
+            raise self._storage.report(exc) from None
+        result = {}
+        for href, masters in found.items():
+            if len(masters) != 1:
+                return None
+            entry = translate(masters[0], list(masters[0].get("exceptionOccurrences") or []),
+                              self._storage.options.rooms, href=href)
+            if entry is None:
+                return None
+            result[href] = entry
+        return result
 
     def get_all(self) -> Iterator[radicale_item.Item]:
         return (self._item(e) for e in self._entries())
+
+    def get_filtered(self, filters):
+        """calendar-query from the cache: events whose time range overlaps the query's.
+        ``filters_matched`` is True only where the answer is exact without Radicale
+        re-checking (a single event under a plain time-range filter); series are re-checked
+        occurrence by occurrence by Radicale."""
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
+        for entry in self._entries():
+            if tag is not None and tag != "VEVENT":
+                continue
+            istart, iend = entry.time_range
+            if istart >= end or iend <= start:
+                continue
+            yield self._item(entry), simple and not entry.is_series
 
     def has_uid(self, uid: str) -> bool:
         self._refresh()
         return self._cache.by_uid(uid) is not None
 
     def get_item(self, href: str) -> radicale_item.Item | None:
-        self._refresh()
-        entry = self._cache.get(href)
-        return self._item(entry) if entry else None
+        for _, item in self.get_multi([href]):
+            return item
+        return None
 
     # -- writing ------------------------------------------------------------------------
     def upload(self, href: str, item: radicale_item.Item):
@@ -195,12 +236,13 @@ class CalendarCollection(radicale_storage.BaseCollection):
             raise self._storage.report(exc) from None
         master.setdefault("singleValueExtendedProperties", plan.master[
             "singleValueExtendedProperties"])
-        entry = self._translate(master, exceptions, href=href)
+        entry = translate(master, exceptions, self._storage.options.rooms, href=href)
         if entry is None:
             self._cache.invalidate()
             raise self._storage.report(RuntimeError(
                 f"Graph stored {href} but returned an event the gateway cannot read back"))
-        self._cache.put(entry)
+        self._cache.written(entry)
+        self._storage.sync_state.record(self._key, {href: entry.etag})
         old_item = self._item(old) if old else None
         return self._item(entry), old_item
 
@@ -219,5 +261,4 @@ class CalendarCollection(radicale_storage.BaseCollection):
             self._cache.invalidate()
             raise self._storage.report(exc) from None
         self._cache.remove(href)
-
-
+        self._storage.sync_state.record(self._key, {}, removed={href})

@@ -42,6 +42,12 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
               "type": str},
     "refresh_interval": {"value": "30", "help": "seconds a calendar listing is trusted",
                          "type": radicale_config.positive_float},
+    "calendar_list_interval": {"value": "300",
+                               "help": "seconds a mailbox's list of calendars is trusted",
+                               "type": radicale_config.positive_float},
+    "state_folder": {"value": "~/.local/state/radicale-graph",
+                     "help": "folder for sync-token state (kept across restarts)",
+                     "type": radicale_config.filepath},
     "default_timezone": {"value": "UTC", "help": "IANA zone for floating times", "type": str},
     "timeout": {"value": "30", "help": "seconds per Graph HTTP call",
                 "type": radicale_config.positive_float},
@@ -51,12 +57,15 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
 @dataclass(frozen=True)
 class GatewayOptions:
     """The gateway's own options: served mailboxes (lower-case addresses), room mailboxes,
-    listing freshness in seconds, the IANA zone for floating times."""
+    event freshness in seconds, the IANA zone for floating times, calendar-list freshness in
+    seconds, and the folder of the sync state ("" keeps it in memory)."""
 
     mailboxes: tuple[str, ...]
     rooms: frozenset[str]
     refresh_interval: float
     default_timezone: str
+    calendar_list_interval: float = 300.0
+    state_folder: str = ""
 
 
 def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
@@ -92,5 +101,7 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
     options = GatewayOptions(mailboxes=tuple(dict.fromkeys(users + rooms)),
                              rooms=frozenset(rooms),
                              refresh_interval=float(get("refresh_interval")),
-                             default_timezone=get("default_timezone") or "UTC")
+                             default_timezone=get("default_timezone") or "UTC",
+                             calendar_list_interval=float(get("calendar_list_interval")),
+                             state_folder=get("state_folder"))
     return settings, options

@@ -42,7 +42,7 @@ class Directory:
             cached = self._calendars.get(mailbox)
             if cached and time.monotonic() - cached[0] < self.max_age:
                 return cached[1]
-        user = f"/users/{quote(mailbox)}"
+        user = f"/users/{quote(mailbox, safe='@')}"
         listed = list(self.client.iter_pages(
             f"{user}/calendars", mailbox=mailbox, operation="list calendars",
             params={"$top": "100"}))
@@ -65,8 +65,8 @@ class Directory:
 
     def rename(self, info: CalendarInfo, display_name: str) -> None:
         """Rename a calendar in Graph (PATCH ``name``; api/calendar-update.md)."""
-        self.client.request("PATCH", f"/users/{quote(info.mailbox)}/calendars/{quote(info.id)}",
-                            mailbox=info.mailbox, operation="rename calendar",
+        path = f"/users/{quote(info.mailbox, safe='@')}/calendars/{quote(info.id)}"
+        self.client.request("PATCH", path, mailbox=info.mailbox, operation="rename calendar",
                             json={"name": display_name})
         with self._lock:
             self._calendars.pop(info.mailbox, None)

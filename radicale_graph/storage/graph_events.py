@@ -18,12 +18,20 @@ from ..translation import extended
 from ..translation.graph_to_ical import GRAPH_FIELDS
 
 PREFER_READ = 'outlook.timezone="UTC", outlook.body-content-type="text"'
-PAGE_SIZE = 100
+# Outlook collections page at most 1,000 items per response however large $top is; ask for
+# that many so a calendar costs as few round trips as Graph allows.
+PAGE_SIZE = 1000
 INSTANCE_FIELDS = "id,type,originalStart,start,end,seriesMasterId"
 
 
 def _select() -> str:
     return ",".join(GRAPH_FIELDS)
+
+
+def _href_filter(href: str) -> str:
+    literal = href.replace("'", "''")
+    return (f"singleValueExtendedProperties/Any(ep: ep/id eq '{extended.HREF_PROPERTY}' "
+            f"and ep/value eq '{literal}')")
 
 
 def _expand() -> str:
@@ -39,7 +47,7 @@ class CalendarEvents:
         self.client = client
         self.mailbox = mailbox
         self.calendar_id = calendar_id
-        self._user = f"/users/{quote(mailbox)}"
+        self._user = f"/users/{quote(mailbox, safe='@')}"
 
     def _headers(self, **extra: str) -> dict:
         return {"Prefer": PREFER_READ, **extra}
@@ -51,6 +59,61 @@ class CalendarEvents:
         params = {"$select": _select(), "$expand": _expand(), "$top": str(PAGE_SIZE)}
         return self.client.iter_pages(path, mailbox=self.mailbox, operation="list events",
                                       params=params, headers=self._headers())
+
+    def delta_pages(self, link: str | None = None) -> Iterator[dict]:
+        """Pages of a delta round over this calendar (``/calendars/{id}/events/delta``;
+        api/event-delta.md): from ``link`` (a deltaLink) or, without it, a new round listing
+        every event. The last page carries ``@odata.deltaLink``. Raises ``GraphError``; a
+        410 means the token expired and a full listing is needed."""
+        path = link or f"{self._user}/calendars/{quote(self.calendar_id)}/events/delta"
+        headers = {"Prefer": f"{PREFER_READ}, odata.maxpagesize={PAGE_SIZE}"}
+        return self.client.iter_page_bodies(path, mailbox=self.mailbox,
+                                            operation="track changes", headers=headers)
+
+    def get_many(self, event_ids: list[str]) -> dict[str, dict | None]:
+        """Several events by id through ``$batch`` (20 per request, json-batching.md):
+        id -> event, or ``None`` when Graph answers 404. Raises ``GraphError`` for other
+        failures."""
+        from ..graph import error_from_response
+
+        query = f"$select={_select()}&$expand={_expand()}"
+        requests = [{"id": str(n), "method": "GET",
+                     "url": f"{self._user}/events/{quote(event_id)}?{query}",
+                     "headers": {"Prefer": PREFER_READ}}
+                    for n, event_id in enumerate(event_ids)]
+        result: dict[str, dict | None] = {}
+        for event_id, answer in zip(event_ids, self.client.batch(
+                requests, mailbox=self.mailbox, operation="read events"), strict=True):
+            if answer["status"] == 404:
+                result[event_id] = None
+            elif answer["status"] >= 400:
+                raise error_from_response(answer["status"], answer.get("headers"),
+                                          answer.get("body"), mailbox=self.mailbox,
+                                          operation="read events")
+            else:
+                result[event_id] = answer["body"]
+        return result
+
+    def find_by_hrefs(self, hrefs: list[str]) -> dict[str, list[dict]]:
+        """Events whose kept href is one of ``hrefs``, through ``$batch``: href -> events."""
+        from ..graph import error_from_response
+
+        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        requests = []
+        for n, href in enumerate(hrefs):
+            query = (f"$filter={quote(_href_filter(href))}&$select={_select()}"
+                     f"&$expand={_expand()}")
+            requests.append({"id": str(n), "method": "GET", "url": f"{path}?{query}",
+                             "headers": {"Prefer": PREFER_READ}})
+        found: dict[str, list[dict]] = {}
+        for href, answer in zip(hrefs, self.client.batch(
+                requests, mailbox=self.mailbox, operation="find events"), strict=True):
+            if answer["status"] >= 400:
+                raise error_from_response(answer["status"], answer.get("headers"),
+                                          answer.get("body"), mailbox=self.mailbox,
+                                          operation="find events")
+            found[href] = list((answer.get("body") or {}).get("value") or [])
+        return found
 
     def get(self, event_id: str) -> dict:
         """One event with exceptions and extended properties."""

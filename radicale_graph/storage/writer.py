@@ -3,7 +3,10 @@
 Graph has no call that creates a series with exceptions (notes: "No single call creates a
 series with exceptions"): the master is POSTed or PATCHed, the affected instances are looked up
 once with ``/instances``, cancelled occurrences are DELETEd (EXDATE) and overridden ones
-PATCHed (RECURRENCE-ID). Only the differences from what Graph already holds are written.
+PATCHed (RECURRENCE-ID). Only the differences from what Graph already holds are written, and
+the result is assembled from Graph's answers without reading the series again, so a PUT of a
+series with k exceptions costs at most 1 + k requests plus one instances lookup.
+
 A failure after the first write either rolls the create back or is reported as a
 :class:`PartialWrite` naming what was and was not applied.
 """
@@ -17,7 +20,13 @@ import logging
 from ..graph import GraphError
 from ..translation.errors import UnsupportedObject
 from ..translation.ical_to_graph import EventPlan, occurrence_key
-from ..translation.timezones import UTC, graph_datetime, parse_graph_datetime, zone
+from ..translation.timezones import (
+    UTC,
+    graph_datetime,
+    parse_graph_datetime,
+    parse_graph_offset_datetime,
+    zone,
+)
 from .cache import CachedEvent
 from .graph_events import CalendarEvents
 
@@ -26,13 +35,14 @@ logger = logging.getLogger("radicale_graph.storage")
 # Properties of a master that describe one occurrence (used to revert an exception).
 OCCURRENCE_FIELDS = ("subject", "body", "location", "attendees", "sensitivity", "showAs",
                      "categories", "isReminderOn", "reminderMinutesBeforeStart")
+# Changing these on a master makes Exchange rebuild the series and drop its exceptions.
+SERIES_SHAPE = ("start", "end", "recurrence", "isAllDay")
 
 
 class PartialWrite(Exception):
     """Graph accepted part of a resource's writes and refused the rest.
 
-    ``done`` and ``failed`` describe the steps; ``cause`` is the Graph error. The message is
-    meant for the CalDAV client and the admin."""
+    ``cause`` is the Graph error. The message is meant for the CalDAV client and the admin."""
 
     def __init__(self, what: str, cause: GraphError) -> None:
         self.cause = cause
@@ -49,13 +59,12 @@ def transaction_id(calendar_id: str, href: str, text: str) -> str:
 def create(api: CalendarEvents, href: str, text: str, plan: EventPlan):
     """POST the event and apply its exceptions. Returns ``(master, exceptions)`` as Graph
     holds them. On a failure after the POST the new event is deleted again and
-    :class:`PartialWrite` (or the Graph error, if the rollback also failed) is raised."""
+    :class:`PartialWrite` is raised (saying whether the rollback worked)."""
     master = api.create(plan.master, transaction_id(api.calendar_id, href, text))
     if not plan.is_series or not (plan.cancelled or plan.overrides):
         return master, []
     try:
-        _apply_exceptions(api, master, plan, exceptions={}, cancelled=frozenset())
-        return _reread(api, master["id"])
+        return _apply_exceptions(api, master, plan, {}, frozenset())
     except GraphError as exc:
         try:
             api.delete(master["id"], operation="roll back event")
@@ -71,27 +80,61 @@ def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
     change needs what Graph cannot do (restoring a cancelled occurrence), and
     :class:`PartialWrite` when Graph refuses a step after the master was changed."""
     restored = set(entry.cancelled) - set(plan.cancelled)
-    if plan.is_series and restored:
+    if plan.is_series and restored and not _reshaped(entry, plan):
         raise UnsupportedObject("removal of EXDATE " + ", ".join(sorted(restored)),
                                 "Graph cannot restore a cancelled occurrence")
-    body = dict(plan.master)
-    master = api.update(entry.event_id, body, entry.odata_etag)
+    master = api.update(entry.event_id, dict(plan.master), entry.odata_etag)
     if not plan.is_series:
         return master, []
-    if not (plan.cancelled or plan.overrides or entry.exceptions):
+    known = {e["id"]: e for e in entry.graph_exceptions}
+    cancelled = entry.cancelled
+    exception_ids = dict(entry.exceptions)
+    if (exception_ids or cancelled) and _reshaped(entry, plan):
+        # Exchange rebuilt the series: learn what survived before changing exceptions.
+        fresh = api.get(master["id"])
+        master, known = fresh, {e["id"]: e for e in fresh.get("exceptionOccurrences") or []}
+        exception_ids = {_key(e, plan): e["id"] for e in known.values()}
+        cancelled = frozenset()
+    else:
+        master["cancelledOccurrences"] = list((entry.graph_master or {}).get(
+            "cancelledOccurrences") or [])
+    if not (plan.cancelled or plan.overrides or exception_ids):
         return master, []
     try:
-        _apply_exceptions(api, master, plan, exceptions=entry.exceptions,
-                          cancelled=entry.cancelled)
+        return _apply_exceptions(api, master, plan, exception_ids, cancelled, known)
     except GraphError as exc:
         raise PartialWrite(f"the series {plan.uid!r} was updated but not all of its "
                            f"exceptions", exc) from exc
-    return _reread(api, master["id"])
 
 
-def _reread(api: CalendarEvents, event_id: str):
-    master = api.get(event_id)
-    return master, list(master.get("exceptionOccurrences") or [])
+def _reshaped(entry: CachedEvent, plan: EventPlan) -> bool:
+    old = entry.graph_master or {}
+    for name in SERIES_SHAPE:
+        if name == "recurrence":
+            if _pattern(old.get(name)) != _pattern(plan.master.get(name)):
+                return True
+        elif name in ("start", "end"):
+            if name in old and name in plan.master and \
+                    parse_graph_datetime(old[name]) != parse_graph_datetime(plan.master[name]):
+                return True
+        elif bool(old.get(name)) != bool(plan.master.get(name)):
+            return True
+    return False
+
+
+def _pattern(recurrence: dict | None):
+    if not recurrence:
+        return None
+    pattern = {k: v for k, v in (recurrence.get("pattern") or {}).items()
+               if v not in (None, 0, "", [])}
+    rng = {k: v for k, v in (recurrence.get("range") or {}).items()
+           if k != "recurrenceTimeZone" and v not in (None, 0, "", "0001-01-01")}
+    return repr(sorted(pattern.items())), repr(sorted(rng.items()))
+
+
+def _key(instance: dict, plan: EventPlan) -> str:
+    return occurrence_key(parse_graph_offset_datetime(instance["originalStart"]), plan.zone,
+                          plan.all_day)
 
 
 def _key_instant(key: str) -> dt.datetime:
@@ -100,36 +143,79 @@ def _key_instant(key: str) -> dt.datetime:
     return dt.datetime.combine(dt.date.fromisoformat(key), dt.time(), tzinfo=UTC)
 
 
+def _oid(master_id: str, key: str, plan: EventPlan) -> str:
+    """Graph's ``cancelledOccurrences`` entry: ``OID.<master id>.<local date>``."""
+    day = key if "T" not in key else _key_instant(key).astimezone(zone(plan.zone)).date()
+    return f"OID.{master_id}.{day}"
+
+
 def _apply_exceptions(api: CalendarEvents, master: dict, plan: EventPlan,
-                      exceptions: dict[str, str], cancelled: frozenset[str]) -> None:
+                      exception_ids: dict[str, str], cancelled: frozenset[str],
+                      known: dict[str, dict] | None = None):
+    """Cancel, patch and revert occurrences; return ``(master, exceptions)`` assembled from
+    Graph's answers (exceptions carry the master's new changeKey in Graph's instance shape)."""
+    known = dict(known or {})
     to_cancel = [k for k in plan.cancelled if k not in cancelled]
-    to_patch = dict(plan.overrides)
-    to_revert = [k for k in exceptions if k not in plan.overrides and k not in plan.cancelled]
-    needed = [k for k in to_cancel + list(to_patch) if k not in exceptions]
-    ids = dict(exceptions)
+    to_revert = [k for k in exception_ids if k not in plan.overrides and k not in plan.cancelled]
+    needed = [k for k in to_cancel + list(plan.overrides) if k not in exception_ids]
+    ids = dict(exception_ids)
     if needed:
         instants = [_key_instant(k) for k in needed]
-        found = api.instances(master["id"], min(instants) - dt.timedelta(days=2),
-                              max(instants) + dt.timedelta(days=2))
-        for instance in found:
-            original = instance.get("originalStart")
-            if original:
-                from ..translation.timezones import parse_graph_offset_datetime
-
-                key = occurrence_key(parse_graph_offset_datetime(original), plan.zone,
-                                     plan.all_day)
-                ids.setdefault(key, instance["id"])
+        for instance in api.instances(master["id"], min(instants) - dt.timedelta(days=2),
+                                      max(instants) + dt.timedelta(days=2)):
+            if instance.get("originalStart"):
+                ids.setdefault(_key(instance, plan), instance["id"])
         missing = [k for k in needed if k not in ids]
         if missing:
-            raise UnsupportedObject(
-                "RECURRENCE-ID or EXDATE " + ", ".join(missing),
-                "it names no occurrence of the series")
+            raise UnsupportedObject("RECURRENCE-ID or EXDATE " + ", ".join(missing),
+                                    "it names no occurrence of the series")
+    oids = list(master.get("cancelledOccurrences") or [])
+    last_change = None
     for key in to_cancel:
         api.delete(ids[key], operation="cancel occurrence")
-    for key, body in to_patch.items():
-        api.update(ids[key], body)
+        known.pop(ids[key], None)
+        oids.append(_oid(master["id"], key, plan))
+    for key, body in plan.overrides.items():
+        if key in exception_ids and _unchanged(known.get(ids[key]), body):
+            continue
+        known[ids[key]] = api.update(ids[key], body)
+        last_change = known[ids[key]]
     for key in to_revert:
-        api.update(ids[key], _revert_body(plan, key))
+        known[ids[key]] = api.update(ids[key], _revert_body(plan, key))
+        last_change = known[ids[key]]
+    for event_id in [i for i, e in known.items() if e.get("type") == "occurrence"]:
+        del known[event_id]  # a reverted exception is a plain occurrence again
+    master = dict(master, cancelledOccurrences=sorted(set(oids)))
+    if last_change is not None and last_change.get("changeKey"):
+        master["changeKey"] = last_change["changeKey"]
+        master["@odata.etag"] = last_change.get("@odata.etag", master.get("@odata.etag"))
+    return master, list(known.values())
+
+
+def _unchanged(current: dict | None, body: dict) -> bool:
+    """Whether an exception already holds every value of ``body`` (so no PATCH is needed)."""
+    if current is None:
+        return False
+    for name, value in body.items():
+        have = current.get(name)
+        if name in ("start", "end"):
+            if have is None or parse_graph_datetime(have) != parse_graph_datetime(value):
+                return False
+        elif name == "body":
+            if (have or {}).get("content", "").strip() != value.get("content", "").strip():
+                return False
+        elif name == "attendees":
+            def people(items):
+                return sorted((a["emailAddress"]["address"].lower(), a.get("type"))
+                              for a in items or [])
+            if people(have) != people(value):
+                return False
+        elif name == "location":
+            if (have or {}).get("displayName", "") != value.get("displayName", ""):
+                return False
+        elif have != value and not (have in (None, [], "") and value in (None, [], "")):
+            return False
+    return True
 
 
 def _revert_body(plan: EventPlan, key: str) -> dict:
