@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import ALICE, start_gateway
 
-REFRESH = 2.0  # seconds: the gateway's refresh_interval in this module
+REFRESH = 6.0  # seconds: the gateway's refresh_interval here (long enough for slow CI)
 CAL = "/alice@contoso.com/calendar/"
 
 PROPFIND_CTAG = """<?xml version="1.0" encoding="utf-8"?>
@@ -191,7 +191,7 @@ def test_put_series_with_k_exceptions(setup):
     assert response.status_code == 201, response.text
     lookups = [c for c in counter.calls if c.path.endswith("/instances")]
     assert len(lookups) <= 1
-    assert counter.count - len(lookups) <= 1 + k, counter.calls
+    assert counter.count - len(lookups) <= 1 + k, [(c.method, c.path) for c in counter.calls]
     # What the client reads back is what it wrote: 2 overrides and the EXDATE.
     got = session.get(f"{gateway.url}{CAL}{uid}.ics")
     assert got.headers["ETag"] == response.headers["ETag"]

@@ -83,6 +83,8 @@ class GraphApi:
         self.store = store
         self.identity = identity
         self.deltas = delta.DeltaStates()
+        # Serve /events/delta (documented for beta; set False to answer as v1.0 may).
+        self.events_delta = True
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -188,6 +190,9 @@ class GraphApi:
             return self._list(req, items, ctx_coll)
         if low == ["delta"]:
             self._method(req, "GET")
+            if not self.events_delta:
+                # v1.0 documents delta only on calendarView; beta also on events.
+                raise bad_request("Resource not found for the segment 'delta'.")
             return self._delta(req, box, list_cal, "events")
         eid = tail[0]
         if len(tail) == 1:

@@ -96,7 +96,8 @@ class Storage(radicale_storage.BaseStorage):
                 events = CalendarEvents(self.client, info.mailbox, info.id)
                 loader = self._loaders[key] = CalendarLoader(
                     events, CalendarCache(), self.sync_state, f"{info.mailbox}/{info.id}",
-                    self.options.rooms)
+                    self.options.rooms, self.options.delta_window,
+                    self.options.full_listing_interval)
             return loader
 
     def _collection(self, info: CalendarInfo) -> CalendarCollection:

@@ -45,6 +45,13 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
     "calendar_list_interval": {"value": "300",
                                "help": "seconds a mailbox's list of calendars is trusted",
                                "type": radicale_config.positive_float},
+    "delta_window": {"value": "365",
+                     "help": "days back and forward tracked by calendarView/delta where Graph "
+                             "offers no per-calendar delta",
+                     "type": radicale_config.positive_float},
+    "full_listing_interval": {"value": "3600",
+                              "help": "seconds between full listings in calendarView mode",
+                              "type": radicale_config.positive_float},
     "state_folder": {"value": "~/.local/state/radicale-graph",
                      "help": "folder for sync-token state (kept across restarts)",
                      "type": radicale_config.filepath},
@@ -66,6 +73,8 @@ class GatewayOptions:
     default_timezone: str
     calendar_list_interval: float = 300.0
     state_folder: str = ""
+    delta_window: float = 365.0
+    full_listing_interval: float = 3600.0
 
 
 def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
@@ -103,5 +112,7 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
                              refresh_interval=float(get("refresh_interval")),
                              default_timezone=get("default_timezone") or "UTC",
                              calendar_list_interval=float(get("calendar_list_interval")),
-                             state_folder=get("state_folder"))
+                             state_folder=get("state_folder"),
+                             delta_window=float(get("delta_window")),
+                             full_listing_interval=float(get("full_listing_interval")))
     return settings, options

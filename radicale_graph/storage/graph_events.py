@@ -70,6 +70,22 @@ class CalendarEvents:
         return self.client.iter_page_bodies(path, mailbox=self.mailbox,
                                             operation="track changes", headers=headers)
 
+    def view_delta_pages(self, start: dt.datetime, end: dt.datetime,
+                         link: str | None = None) -> Iterator[dict]:
+        """Pages of a ``calendarView/delta`` round over [start, end) (UTC; api/event-delta.md):
+        occurrences, exceptions and single events in the window, ``@removed`` for those gone
+        or moved out. From ``link`` (a deltaLink) when given."""
+        if link is None:
+            path = f"{self._user}/calendars/{quote(self.calendar_id)}/calendarView/delta"
+            params = {"startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        else:
+            path, params = link, None
+        headers = {"Prefer": f"{PREFER_READ}, odata.maxpagesize={PAGE_SIZE}"}
+        return self.client.iter_page_bodies(path, mailbox=self.mailbox,
+                                            operation="track changes", params=params,
+                                            headers=headers)
+
     def get_many(self, event_ids: list[str]) -> dict[str, dict | None]:
         """Several events by id through ``$batch`` (20 per request, json-batching.md):
         id -> event, or ``None`` when Graph answers 404. Raises ``GraphError`` for other

@@ -4,13 +4,19 @@ The first read lists the calendar (pages of up to 1,000 events with ``$select`` 
 ``$expand``) after opening a delta round (api/event-delta.md) whose ``deltaLink`` marks the
 moment the listing began. Later, when the cache is older than ``refresh_interval``, one delta
 round (plus its pages) reports what changed; changed events are read back 20 per ``$batch``
-(json-batching.md), deleted ones dropped. A delta token Graph refuses (410) or a calendar
-whose delta Graph does not serve falls back to a full listing. Every change is stamped in the
+(json-batching.md), deleted ones dropped.
+
+Delta per calendar (``/calendars/{id}/events/delta``) is documented for beta; where Graph
+refuses it, the loader tracks ``calendarView/delta`` over a window around today
+(``delta_window`` days back and forward) and lists the whole calendar again every
+``full_listing_interval`` seconds for changes outside the window. A refused or expired delta
+token (410) falls back to a full listing. Every change is stamped in the
 :class:`~.sync_state.SyncState` for sync-collection.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import replace
@@ -44,19 +50,26 @@ def translate(master: dict, exceptions: list[dict], rooms: frozenset[str],
 class CalendarLoader:
     """Refreshes ``cache`` for the calendar behind ``events``; ``key`` names it in ``state``."""
 
+    MODES = ("events", "view", "none")  # tried in this order
+
     def __init__(self, events: CalendarEvents, cache: CalendarCache, state: SyncState,
-                 key: str, rooms: frozenset[str]) -> None:
+                 key: str, rooms: frozenset[str], delta_window: float = 365.0,
+                 full_listing_interval: float = 3600.0) -> None:
         self.events = events
         self.cache = cache
         self.state = state
         self.key = key
         self.rooms = rooms
-        self.delta_supported = True
+        self.mode = "events"
+        self.delta_window = dt.timedelta(days=delta_window)
+        self.full_listing_interval = full_listing_interval
+        self._listed_at = 0.0
 
     def refresh(self) -> None:
         """Bring the cache up to date now (the caller holds the calendar's listing lock)."""
         started = time.monotonic()
-        if self.cache.delta_link and self.delta_supported:
+        due = self.mode != "events" and started - self._listed_at > self.full_listing_interval
+        if self.cache.delta_link and not due:
             try:
                 self._apply_delta(self.cache.delta_link)
                 return
@@ -65,20 +78,23 @@ class CalendarLoader:
                     raise
                 logger.info("delta token for %s refused (%s): listing again", self.key, exc)
         self._full_listing()
-        logger.debug("listed %s: %d events in %.0f ms", self.key, len(self.cache.hrefs()),
-                     (time.monotonic() - started) * 1000)
+        self._listed_at = time.monotonic()
+        logger.debug("listed %s (%s delta): %d events in %.0f ms", self.key, self.mode,
+                     len(self.cache.hrefs()), (time.monotonic() - started) * 1000)
 
     def _full_listing(self) -> None:
         link = None
-        if self.delta_supported:
+        while self.mode != "none":
             try:
                 link = self._open_round()
+                break
             except GraphError as exc:
                 if exc.status not in (400, 404, 405, 501):
                     raise
-                logger.info("Graph serves no delta for %s (%s): full listings only",
-                            self.key, exc)
-                self.delta_supported = False
+                following = self.MODES[self.MODES.index(self.mode) + 1]
+                logger.info("Graph refused %s delta for %s (%s): using %s", self.mode,
+                            self.key, exc, following)
+                self.mode = following
         entries: list[CachedEvent] = []
         taken: set[str] = set()
         for master in self.events.list_masters():
@@ -95,21 +111,35 @@ class CalendarLoader:
         """Run a delta round to its end and return its deltaLink (its items are not needed:
         the listing that follows reads the same events with every property)."""
         link = None
-        for page in self.events.delta_pages():
+        for page in self._pages(None):
             link = page.get("@odata.deltaLink") or link
         return link
+
+    def _pages(self, link: str | None):
+        if self.mode == "view":
+            now = dt.datetime.now(dt.UTC)
+            return self.events.view_delta_pages(now - self.delta_window,
+                                                now + self.delta_window, link)
+        return self.events.delta_pages(link)
 
     def _apply_delta(self, link: str) -> None:
         changed: dict[str, str | None] = {}  # event id -> changeKey reported
         removed: set[str] = set()
         unconfirmed = self.cache.take_unconfirmed()
         next_link = link
-        for page in self.events.delta_pages(link):
+        for page in self._pages(link):
             for item in page.get("value") or []:
                 event_id = item.get("id")
                 if not event_id:
                     continue
                 if "@removed" in item:
+                    if self.mode == "view" and self.cache.by_event_id(event_id) is None:
+                        # An occurrence left the window or was cancelled: which series it
+                        # belongs to is not said, so read the calendar again.
+                        self.cache.take_unconfirmed()
+                        self._full_listing()
+                        self._listed_at = time.monotonic()
+                        return
                     removed.add(event_id)
                     changed.pop(event_id, None)
                 else:

@@ -1,0 +1,63 @@
+"""Where Graph offers no per-calendar delta (v1.0 documents it for beta only), the gateway
+tracks calendarView/delta over a window and lists the calendar again periodically."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import ALICE, start_gateway
+from .test_sync_collection import CAL, parse, sync
+
+REFRESH = 1.0
+
+
+@pytest.fixture()
+def no_events_delta(tmp_path):
+    from radicale_graph.emulator import Emulator
+
+    emulator = Emulator(load_demo=True)
+    emulator.api.events_delta = False
+    emulator.start()
+    gateway, stop = start_gateway(emulator, tmp_path, refresh_interval=REFRESH,
+                                  delta_window=60, full_listing_interval=4)
+    yield emulator, gateway
+    stop()
+    emulator.stop()
+
+
+def outlook_event(emulator, subject, day):
+    return emulator.store.create_event("alice@contoso.com", None, {
+        "subject": subject,
+        "start": {"dateTime": f"{day}T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": f"{day}T10:00:00", "timeZone": "UTC"}})
+
+
+def test_calendar_view_delta_inside_window_and_full_listing_outside(no_events_delta):
+    emulator, gateway = no_events_delta
+    session = gateway.session(ALICE)
+    token, _, _ = parse(sync(gateway, session))
+    paths = [r.path for r in emulator.request_log]
+    assert any(p.endswith("/calendarView/delta") for p in paths)
+    assert any(p.endswith("/events/delta") and r.status == 400
+               for p, r in zip(paths, emulator.request_log, strict=True))
+    # Inside the window: seen at the next refresh.
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 3 * 86400))
+    inside = outlook_event(emulator, "Inside the window", day)
+    time.sleep(REFRESH + 0.2)
+    token, changed, _ = parse(sync(gateway, session, token))
+    assert len(changed) == 1
+    (inside_href,) = changed
+    assert "Inside the window" in session.get(f"{gateway.url}{CAL}{inside_href}").text
+    # Far outside the window: seen after the periodic full listing.
+    outside = outlook_event(emulator, "Far away", "2031-06-02")
+    time.sleep(4.5)
+    token, changed, _ = parse(sync(gateway, session, token))
+    assert len(changed) == 1
+    # Deleted inside the window: reported as deleted.
+    emulator.store.delete_event("alice@contoso.com", inside["id"])
+    time.sleep(REFRESH + 0.2)
+    _, changed, deleted = parse(sync(gateway, session, token))
+    assert deleted == {inside_href}
+    assert outside["id"]
