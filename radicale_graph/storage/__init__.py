@@ -40,6 +40,10 @@ class Storage(radicale_storage.BaseStorage):
     Raises ``ValueError`` at construction when the ``[storage]`` options are incomplete
     (message names the option, never a secret)."""
 
+    # Resource names are the clients' own (Graph keeps them in an extended property), so any
+    # Unicode name works (Radicale 3.9 otherwise validates paths as "no-unicode").
+    _supports_unicode = True
+
     def __init__(self, configuration) -> None:
         configuration = configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA)
         super().__init__(configuration)
@@ -125,16 +129,16 @@ class Storage(radicale_storage.BaseStorage):
             return
         manager = child_context_manager or (lambda path, href=None: contextlib.nullcontext())
         if target.mailbox is None:
-            yield PlainCollection("")
+            yield PlainCollection("", self)
             if depth != "0":
                 for mailbox in self.options.mailboxes:
                     with manager(mailbox, None):
-                        yield PlainCollection(mailbox)
+                        yield PlainCollection(mailbox, self)
             return
         if target.mailbox not in self.options.mailboxes:
             return
         if target.calendar is None:
-            yield PlainCollection(target.mailbox)
+            yield PlainCollection(target.mailbox, self)
             if depth != "0":
                 try:
                     calendars = self.directory.calendars(target.mailbox)
@@ -166,9 +170,13 @@ class Storage(radicale_storage.BaseStorage):
         """Creating calendars through CalDAV is not supported yet: calendars are created in
         Outlook. The mailbox principals always exist for served mailboxes."""
         target = parse(href)
-        if target and target.mailbox in self.options.mailboxes and target.calendar is None \
-                and not props:
-            return PlainCollection(target.mailbox), {}, []
+        if target and target.calendar is None and not props:
+            if target.mailbox in self.options.mailboxes:
+                return PlainCollection(target.mailbox, self), {}, []
+            # Radicale tries this for every login with W on /<login>/ and fails the request.
+            raise self.report(PermissionError(
+                f"login {target.mailbox} is not a mailbox served by the gateway: add it to "
+                f"[storage] mailboxes, or do not grant W on its own path in the rights file"))
         raise self.report(PermissionError(
             f"cannot create collection {href!r}: create calendars in Outlook, and serve a "
             f"mailbox by adding it to [storage] mailboxes"))

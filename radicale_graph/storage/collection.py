@@ -26,8 +26,9 @@ logger = logging.getLogger("radicale_graph.storage")
 class PlainCollection(radicale_storage.BaseCollection):
     """The root ("") or a mailbox's principal collection: no items, no properties."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, storage=None) -> None:
         self._path = path
+        self._storage = storage
 
     @property
     def path(self) -> str:
@@ -46,14 +47,19 @@ class PlainCollection(radicale_storage.BaseCollection):
         raise UnsupportedObject("a resource outside a calendar",
                                 "events live in calendar collections")
 
+    def _refuse(self, message: str):
+        exc = PermissionError(message)
+        return self._storage.report(exc) if self._storage else exc
+
     def delete(self, href=None):
-        raise ValueError("principal and root collections cannot be deleted")
+        raise self._refuse("the root and the mailbox principals are Exchange mailboxes: they "
+                           "cannot be deleted through CalDAV")
 
     def get_meta(self, key=None):
         return None if key is not None else {}
 
     def set_meta(self, props):
-        raise ValueError("principal collections have no writable properties")
+        raise self._refuse("principal collections have no writable properties")
 
     @property
     def last_modified(self) -> str:
@@ -98,7 +104,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
         unsupported = sorted(k for k, v in props.items()
                              if k not in fixed and v != self.get_meta(k))
         if unsupported:
-            raise ValueError(f"cannot store {', '.join(unsupported)} on a Graph calendar")
+            raise self._storage.report(PermissionError(
+                f"cannot store {', '.join(unsupported)} on a Graph calendar: Graph keeps a "
+                f"calendar's name and colour only, and the colour is set in Outlook"))
         name = props.get("D:displayname")
         if name and name != self.info.display_name:
             self._storage.directory.rename(self.info, name)
