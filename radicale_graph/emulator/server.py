@@ -232,6 +232,11 @@ class Emulator:
         with self._lock:
             self._faults.append(_Fault(status, count, retry_after, path_contains))
 
+    def clear_faults(self) -> None:
+        """Forget injected faults not yet used."""
+        with self._lock:
+            self._faults.clear()
+
     def clear_log(self) -> None:
         """Empty :attr:`request_log`."""
         with self._lock:
