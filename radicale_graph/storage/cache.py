@@ -49,8 +49,16 @@ class CachedEvent:
     is_series: bool = False
     exceptions: dict[str, str] = field(default_factory=dict)
     cancelled: frozenset[str] = frozenset()
-    graph_master: dict | None = None        # series only: the master as Graph holds it
+    is_organizer: bool = True
+    organizer: str = ""                      # organizer's address, lower case
+    is_cancelled: bool = False
+    graph_master: dict | None = None        # series and invitations: the master as Graph has it
     graph_exceptions: tuple[dict, ...] = ()  # series only: its exception instances
+
+    def as_existing(self) -> dict:
+        """The Graph facts ``translation.check_against`` needs about this event."""
+        return {"organizer": {"emailAddress": {"address": self.organizer}},
+                "isCancelled": self.is_cancelled, "isOrganizer": self.is_organizer}
 
     def same_content(self, other: CachedEvent) -> bool:
         """Whether a client would read the same event (DTSTAMP and LAST-MODIFIED aside,
@@ -95,7 +103,12 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
         all_day=all_day,
         is_series=bool(master.get("recurrence")), exceptions=exception_ids,
         cancelled=cancelled,
-        graph_master=master if master.get("recurrence") else None,
+        is_organizer=master.get("isOrganizer", True) is not False,
+        organizer=str(((master.get("organizer") or {}).get("emailAddress") or {})
+                      .get("address") or "").lower(),
+        is_cancelled=bool(master.get("isCancelled")),
+        graph_master=master if master.get("recurrence") or master.get("isOrganizer") is False
+        else None,
         graph_exceptions=tuple(exceptions) if master.get("recurrence") else ())
 
 

@@ -186,7 +186,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
             if len(masters) != 1:
                 return None
             entry = translate(masters[0], list(masters[0].get("exceptionOccurrences") or []),
-                              self._storage.options.rooms, href=href)
+                              self._storage.options.rooms, href=href, owner=self.info.mailbox)
             if entry is None:
                 return None
             result[href] = entry
@@ -228,12 +228,14 @@ class CalendarCollection(radicale_storage.BaseCollection):
                 f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
                 f"is false)"))
         text = item.serialize()
-        try:
-            plan = translation.event_plan(text, href, self._storage.options.default_timezone)
-        except UnsupportedObject as exc:
-            raise self._storage.report(exc) from None
         self._refresh()
         old = self._cache.get(href)
+        try:
+            plan = translation.event_plan(text, href, self._storage.options.default_timezone,
+                                          owner=self.info.mailbox)
+            translation.check_against(plan, old.as_existing() if old else None)
+        except UnsupportedObject as exc:
+            raise self._storage.report(exc) from None
         try:
             if old is None:
                 master, exceptions = writer.create(self._events, href, text, plan)
@@ -242,9 +244,11 @@ class CalendarCollection(radicale_storage.BaseCollection):
         except Exception as exc:
             self._cache.invalidate()
             raise self._storage.report(exc) from None
-        master.setdefault("singleValueExtendedProperties", plan.master[
-            "singleValueExtendedProperties"])
-        entry = translate(master, exceptions, self._storage.options.rooms, href=href)
+        written = plan.master or next(iter(plan.overrides.values()), {})
+        master.setdefault("singleValueExtendedProperties",
+                          written.get("singleValueExtendedProperties") or [])
+        entry = translate(master, exceptions, self._storage.options.rooms, href=href,
+                          owner=self.info.mailbox)
         if entry is None:
             self._cache.invalidate()
             raise self._storage.report(RuntimeError(

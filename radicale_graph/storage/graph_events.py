@@ -174,6 +174,14 @@ class CalendarEvents:
         self.client.request("DELETE", f"{self._user}/events/{quote(event_id)}",
                             mailbox=self.mailbox, operation=operation, headers=headers)
 
+    def respond(self, event_id: str, action: str) -> None:
+        """The mailbox owner's reply to a meeting: ``action`` is ``accept``, ``decline`` or
+        ``tentativelyAccept`` (api/event-accept.md etc.; 202). The organizer is told
+        (``sendResponse``), as a CalDAV client changing its PARTSTAT expects (RFC 6638)."""
+        self.client.request("POST", f"{self._user}/events/{quote(event_id)}/{action}",
+                            mailbox=self.mailbox, operation=f"{action} meeting",
+                            json={"comment": "", "sendResponse": True})
+
     def instances(self, event_id: str, start: dt.datetime, end: dt.datetime) -> list[dict]:
         """Occurrences and exceptions of a series between two UTC instants
         (api/event-list-instances.md; cancelled occurrences are not listed)."""

@@ -32,12 +32,13 @@ logger = logging.getLogger("radicale_graph.storage")
 
 
 def translate(master: dict, exceptions: list[dict], rooms: frozenset[str],
-              href: str | None = None, taken: set[str] | frozenset = frozenset()
-              ) -> CachedEvent | None:
+              href: str | None = None, taken: set[str] | frozenset = frozenset(),
+              owner: str | None = None) -> CachedEvent | None:
     """Cache entry for a Graph master and its exceptions; ``None`` (logged) when the event
-    cannot be shown. ``href`` forces the resource name; ``taken`` are names already used."""
+    cannot be shown. ``href`` forces the resource name; ``taken`` are names already used;
+    ``owner`` is the mailbox address (its own reply is rendered as its PARTSTAT)."""
     try:
-        resource = to_resource(master, exceptions, rooms)
+        resource = to_resource(master, exceptions, rooms, owner=owner)
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("event %s cannot be translated: %s", master.get("id"), exc)
         return None
@@ -56,6 +57,7 @@ class CalendarLoader:
                  key: str, rooms: frozenset[str], delta_window: float = 365.0,
                  full_listing_interval: float = 3600.0) -> None:
         self.events = events
+        self.owner = events.mailbox
         self.cache = cache
         self.state = state
         self.key = key
@@ -99,7 +101,7 @@ class CalendarLoader:
         taken: set[str] = set()
         for master in self.events.list_masters():
             entry = translate(master, list(master.get("exceptionOccurrences") or []),
-                              self.rooms, taken=taken)
+                              self.rooms, taken=taken, owner=self.owner)
             if entry is not None:
                 entries.append(entry)
                 taken.add(entry.href)
@@ -170,7 +172,7 @@ class CalendarLoader:
                 continue
             entry = translate(master, list(master.get("exceptionOccurrences") or []),
                               self.rooms, href=old.href if old else None,
-                              taken=taken - ({old.href} if old else set()))
+                              taken=taken - ({old.href} if old else set()), owner=self.owner)
             if entry is None:
                 continue
             if old is not None and old.same_content(entry):

@@ -18,6 +18,7 @@ import hashlib
 import logging
 
 from ..graph import GraphError
+from ..translation import kept
 from ..translation.errors import UnsupportedObject
 from ..translation.ical_to_graph import EventPlan, occurrence_key
 from ..translation.timezones import (
@@ -35,8 +36,12 @@ logger = logging.getLogger("radicale_graph.storage")
 # Properties of a master that describe one occurrence (used to revert an exception).
 OCCURRENCE_FIELDS = ("subject", "body", "location", "attendees", "sensitivity", "showAs",
                      "categories", "isReminderOn", "reminderMinutesBeforeStart")
-# Changing these on a master makes Exchange rebuild the series and drop its exceptions.
-SERIES_SHAPE = ("start", "end", "recurrence", "isAllDay")
+# What an attendee may change on their copy of someone else's meeting.
+PERSONAL_FIELDS = ("isReminderOn", "reminderMinutesBeforeStart", "categories", "showAs",
+                   "sensitivity")
+# PARTSTAT of the mailbox owner -> (Graph action, responseStatus.response).
+REPLIES = {"ACCEPTED": ("accept", "accepted"), "DECLINED": ("decline", "declined"),
+           "TENTATIVE": ("tentativelyAccept", "tentativelyAccepted")}
 
 
 class PartialWrite(Exception):
@@ -79,6 +84,10 @@ def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
     Returns ``(master, exceptions)``. Raises :class:`UnsupportedObject` before writing when the
     change needs what Graph cannot do (restoring a cancelled occurrence), and
     :class:`PartialWrite` when Graph refuses a step after the master was changed."""
+    if not entry.is_organizer:
+        return _update_invitation(api, entry, plan)
+    if plan.master is None:
+        return _update_overrides(api, entry, plan)
     restored = set(entry.cancelled) - set(plan.cancelled)
     if plan.is_series and restored and not _reshaped(entry, plan):
         raise UnsupportedObject("removal of EXDATE " + ", ".join(sorted(restored)),
@@ -108,28 +117,49 @@ def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
 
 
 def _reshaped(entry: CachedEvent, plan: EventPlan) -> bool:
+    """Whether the PATCH changes the series' pattern, start or end (Exchange then rebuilds the
+    series and drops its exceptions); compared in translation's canonical form."""
     old = entry.graph_master or {}
-    for name in SERIES_SHAPE:
-        if name == "recurrence":
-            if _pattern(old.get(name)) != _pattern(plan.master.get(name)):
-                return True
-        elif name in ("start", "end"):
-            if name in old and name in plan.master and \
-                    parse_graph_datetime(old[name]) != parse_graph_datetime(plan.master[name]):
-                return True
-        elif bool(old.get(name)) != bool(plan.master.get(name)):
-            return True
-    return False
+    return any(kept.canonical(group, old) != kept.canonical(group, plan.master)
+               for group in ("RRULE", "END"))
 
 
-def _pattern(recurrence: dict | None):
-    if not recurrence:
-        return None
-    pattern = {k: v for k, v in (recurrence.get("pattern") or {}).items()
-               if v not in (None, 0, "", [])}
-    rng = {k: v for k, v in (recurrence.get("range") or {}).items()
-           if k != "recurrenceTimeZone" and v not in (None, 0, "", "0001-01-01")}
-    return repr(sorted(pattern.items())), repr(sorted(rng.items()))
+def _update_invitation(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
+    """The owner's copy of someone else's meeting: only personal fields change (PATCH), and
+    a changed PARTSTAT of the owner becomes accept, decline or tentativelyAccept. The
+    meeting's own content belongs to its organizer and is left as Exchange holds it."""
+    master = dict(entry.graph_master or {"id": entry.event_id})
+    source = plan.master or next(iter(plan.overrides.values()), {})
+    body = {k: source[k] for k in PERSONAL_FIELDS if k in source and
+            kept.canonical_field(k, source) != kept.canonical_field(k, master)}
+    wanted = {p["id"]: p.get("value") for p in source.get("singleValueExtendedProperties") or []}
+    have = {p.get("id"): p.get("value") for p in master.get("singleValueExtendedProperties")
+            or []}
+    if any(have.get(pid) != value for pid, value in wanted.items()):
+        body["singleValueExtendedProperties"] = source["singleValueExtendedProperties"]
+    if body:
+        master.update(api.update(entry.event_id, body, entry.odata_etag))
+    reply = REPLIES.get((plan.owner_partstat or "").upper())
+    current = (master.get("responseStatus") or {}).get("response")
+    if reply and current != reply[1]:
+        api.respond(entry.event_id, reply[0])
+        master["responseStatus"] = {"response": reply[1], "time": dt.datetime.now(
+            UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return master, list(entry.graph_exceptions)
+
+
+def _update_overrides(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
+    """A resource holding only overrides (Apple stores invitations so): PATCH exactly those
+    occurrences of the existing series; other exceptions stay as they are."""
+    master = dict(entry.graph_master or {"id": entry.event_id})
+    known = {e["id"]: e for e in entry.graph_exceptions}
+    touched = {k: i for k, i in entry.exceptions.items() if k in plan.overrides}
+    try:
+        master, exceptions = _apply_exceptions(api, master, plan, touched, entry.cancelled,
+                                               known)
+    except GraphError as exc:
+        raise PartialWrite(f"not all occurrences of {plan.uid!r} were updated", exc) from exc
+    return master, exceptions
 
 
 def _key(instance: dict, plan: EventPlan) -> str:

@@ -2,14 +2,16 @@
 
 Graph cannot store a client's UID (``iCalUId`` is assigned by Exchange) nor the resource name
 the client PUT to, so both are kept as named string MAPI properties in the PS_PUBLIC_STRINGS
-property set (resources/singlevaluelegacyextendedproperty.md, "id" formats). They can be
+property set (resources/singlevaluelegacyextendedproperty.md, "id" formats). A third one,
+``RadicaleGraph.Kept``, holds what Graph has no field for (see :mod:`.kept`). They can be
 written inline on POST/PATCH and read with ``$expand=singleValueExtendedProperties($filter=...)``.
 """
 
 PS_PUBLIC_STRINGS = "{00020329-0000-0000-C000-000000000046}"
 UID_PROPERTY = f"String {PS_PUBLIC_STRINGS} Name RadicaleGraph.UID"
 HREF_PROPERTY = f"String {PS_PUBLIC_STRINGS} Name RadicaleGraph.Href"
-ALL_PROPERTIES = (UID_PROPERTY, HREF_PROPERTY)
+KEPT_PROPERTY = f"String {PS_PUBLIC_STRINGS} Name RadicaleGraph.Kept"
+ALL_PROPERTIES = (UID_PROPERTY, HREF_PROPERTY, KEPT_PROPERTY)
 
 
 def expand_filter() -> str:
@@ -36,6 +38,9 @@ def read(event: dict) -> dict[str, str]:
     return found
 
 
-def values(uid: str, href: str) -> list[dict]:
-    """``singleValueExtendedProperties`` body items storing ``uid`` and ``href``."""
-    return [{"id": UID_PROPERTY, "value": uid}, {"id": HREF_PROPERTY, "value": href}]
+def values(uid: str, href: str, kept: str | None = None) -> list[dict]:
+    """``singleValueExtendedProperties`` body items storing ``uid``, ``href`` and the kept
+    data (the JSON string of ``kept.encode``; an empty object when None, so a PATCH replaces
+    whatever an earlier write kept)."""
+    return [{"id": UID_PROPERTY, "value": uid}, {"id": HREF_PROPERTY, "value": href},
+            {"id": KEPT_PROPERTY, "value": kept or '{"v":1}'}]

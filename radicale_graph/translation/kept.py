@@ -1,0 +1,295 @@
+"""What Graph cannot hold but changes no meaning, kept for CalDAV clients.
+
+One single-value extended property (:data:`.extended.KEPT_PROPERTY`) holds a compact JSON
+object, so a client reads back what it wrote:
+
+- ``x``: the client's lines Graph has no field for (X- properties, COLOR, URL, ATTACH by URI,
+  CONFERENCE, SEQUENCE, unknown properties) and ``c`` its extra subcomponents (VALARMs beyond
+  the one Graph's reminder holds, PARTICIPANT, ...), verbatim;
+- ``s``: for a Graph field whose rendering differs from the client's spelling (a custom TZID,
+  floating times, DURATION instead of DTEND, PRIORITY 3 for "high", an attendee's extra
+  parameters, Apple's structured location, ...), the client's lines with a fingerprint of the
+  Graph value they stand for. They replace the gateway's rendering only while Graph still
+  holds that value; after an edit in Outlook the client reads Graph's new value;
+  CREATED is always the client's (or absent, if the client sent none);
+- ``tz``: VTIMEZONEs of custom TZIDs used by kept lines; ``cal``: VCALENDAR-level lines.
+
+Per VEVENT: ``m`` for the master (or single event), ``o`` by occurrence key for overrides.
+
+Size: Graph documents no limit for string extended properties (resources/
+extended-properties-overview.md, singlevaluelegacyextendedproperty.md). Exchange returns a
+property that does not fit one 32 KB ROP buffer only as a stream ([MS-OXCPRPT] 3.1.4.5,
+"Reading a Property as a Stream"), and MAPI tables truncate long strings to 255 characters.
+The gateway keeps at most :data:`MAX_CHARS` characters (32,000 bytes in UTF-16, within one
+ROP buffer) and refuses a resource that needs more, naming what is largest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from . import lines
+from .body import body_text, words
+from .errors import UnsupportedObject
+from .timezones import (
+    UTC,
+    graph_wall_date,
+    iana_from_graph,
+    parse_graph_datetime,
+    parse_graph_offset_datetime,
+)
+
+MAX_CHARS = 16000
+VERSION = 1
+
+
+# ------------------------------------------------------------------------------------------
+# Fingerprints of Graph values, equal for what the gateway wrote and what Graph returns
+
+
+def _instant(value: dict | None) -> str | None:
+    if not value or not value.get("dateTime"):
+        return None
+    return parse_graph_datetime(value).astimezone(UTC).isoformat()
+
+
+def _when(event: dict, key: str) -> list:
+    if event.get("isAllDay"):
+        return ["date", graph_wall_date(event[key]).isoformat()] if event.get(key) else []
+    return ["at", _instant(event.get(key))]
+
+
+def _zone(event: dict) -> str | None:
+    return iana_from_graph(event.get("originalStartTimeZone")) or iana_from_graph(
+        (event.get("start") or {}).get("timeZone"))
+
+
+def _recurrence(event: dict) -> list | None:
+    recurrence = event.get("recurrence")
+    if not recurrence:
+        return None
+    pattern = recurrence.get("pattern") or {}
+    rng = recurrence.get("range") or {}
+    kind = str(pattern.get("type") or "")
+    out = [kind, int(pattern.get("interval") or 1)]
+    if kind in ("weekly", "relativeMonthly", "relativeYearly"):
+        out.append(sorted(str(d).lower() for d in pattern.get("daysOfWeek") or []))
+    if kind in ("relativeMonthly", "relativeYearly"):
+        out.append(str(pattern.get("index") or "first").lower())
+    if kind in ("absoluteMonthly", "absoluteYearly"):
+        out.append(int(pattern.get("dayOfMonth") or 0))
+    if kind in ("absoluteYearly", "relativeYearly"):
+        out.append(int(pattern.get("month") or 0))
+    if kind == "weekly" and int(pattern.get("interval") or 1) > 1:
+        out.append(str(pattern.get("firstDayOfWeek") or "sunday").lower())
+    range_type = str(rng.get("type") or "noEnd")
+    out.append(range_type)
+    if range_type == "endDate":
+        out.append(str(rng.get("endDate"))[:10])
+    if range_type == "numbered":
+        out.append(int(rng.get("numberOfOccurrences") or 0))
+    return out
+
+
+def _locations(event: dict) -> list:
+    from .graph_to_ical import graph_locations
+
+    name = (event.get("location") or {}).get("displayName") or ""
+    return [name, graph_locations(event)]
+
+
+def _attendee(event: dict, address: str) -> list | None:
+    for attendee in event.get("attendees") or []:
+        email = attendee.get("emailAddress") or {}
+        if str(email.get("address") or "").lower() == address:
+            response = ((attendee.get("status") or {}).get("response")) or "none"
+            return [str(attendee.get("type") or "required").lower(), response,
+                    event.get("responseRequested", True) is not False]
+    return None
+
+
+def canonical(group: str, event: dict):
+    """The Graph value behind an item group, in a form equal for a body the gateway wrote and
+    the event Graph returns for it."""
+    if group == "DTSTART":
+        return [_when(event, "start"), _zone(event)]
+    if group == "END":
+        return [_when(event, "start"), _when(event, "end")]
+    if group == "SUMMARY":
+        return event.get("subject") or ""
+    if group == "BODY":
+        return words(body_text(event.get("body")))
+    if group == "LOCATION":
+        return _locations(event)
+    if group == "ORGANIZER":
+        organizer = (event.get("organizer") or {}).get("emailAddress") or {}
+        shown = bool(event.get("attendees")) or event.get("isOrganizer") is False
+        return [str(organizer.get("address") or "").lower() if shown else None, shown]
+    if group.startswith("ATTENDEE:"):
+        return _attendee(event, group[9:])
+    if group == "OWNER":
+        return [(event.get("responseStatus") or {}).get("response") or "none",
+                event.get("responseRequested", True) is not False]
+    if group == "CLASS":
+        return str(event.get("sensitivity") or "normal").lower()
+    if group == "SHOWAS":
+        return str(event.get("showAs") or "busy").lower()
+    if group == "PRIORITY":
+        return str(event.get("importance") or "normal").lower()
+    if group == "CATEGORIES":
+        return list(event.get("categories") or [])
+    if group == "VALARM":
+        on = bool(event.get("isReminderOn"))
+        return [on, int(event.get("reminderMinutesBeforeStart") or 0) if on else None]
+    if group == "RRULE":
+        return [_recurrence(event), _when(event, "start"), _zone(event)]
+    if group == "EXDATE":
+        cancelled = sorted(str(c).rsplit(".", 1)[-1][:10]
+                           for c in event.get("cancelledOccurrences") or [])
+        return [cancelled, _when(event, "start"), _zone(event)]
+    if group == "RECURRENCE-ID":
+        original = event.get("originalStart")
+        return parse_graph_offset_datetime(original).isoformat() if original else None
+    if group == "STATUS":
+        return bool(event.get("isCancelled"))
+    if group == "ONLINE":
+        return [bool(event.get("isOnlineMeeting")),
+                str(event.get("onlineMeetingProvider") or "unknown")]
+    if group == "COUNTER":
+        return event.get("allowNewTimeProposals") is not False
+    return None  # CREATED: the client's value (or its absence) always stands
+
+
+def canonical_field(name: str, event: dict):
+    """A Graph field of an event in comparable form (bodies by their words, locations and
+    attendees by what the mapping carries)."""
+    if name == "body":
+        return words(body_text(event.get("body")))
+    if name in ("location", "locations"):
+        return _locations(event)
+    if name == "attendees":
+        return sorted(
+            (str((a.get("emailAddress") or {}).get("address") or "").lower(),
+             str(a.get("type") or "required").lower(),
+             str((a.get("status") or {}).get("response") or "none"))
+            for a in event.get("attendees") or [])
+    value = event.get(name)
+    return value.lower() if isinstance(value, str) else value
+
+
+def fingerprint(group: str, event: dict) -> str:
+    """A short digest of :func:`canonical`."""
+    text = json.dumps(canonical(group, event), sort_keys=True, separators=(",", ":"),
+                      default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+# ------------------------------------------------------------------------------------------
+# Building (write side) and applying (read side)
+
+
+def _by_group(items) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for group, text in items:
+        out.setdefault(group, []).append(text)
+    return out
+
+
+def build(client, derived, event: dict) -> dict:
+    """The kept entry for one VEVENT: ``client`` and ``derived`` are ``(group, text)`` items
+    of the client's VEVENT and of the gateway's rendering of ``event`` (the Graph body as
+    Graph will return it)."""
+    mine, theirs = _by_group(client), _by_group(derived)
+    entry: dict = {}
+    for group in sorted(set(mine) | set(theirs) | lines.CLIENT_GROUPS):
+        ours = mine.get(group, [])
+        if group in lines.SERVER_GROUPS or group == "CONFERENCE":
+            continue
+        if group == lines.KEPT:
+            plain = [t for t in ours if not lines.is_component(t)]
+            parts = [t for t in ours if lines.is_component(t)]
+            if plain:
+                entry["x"] = plain
+            if parts:
+                entry["c"] = parts
+        elif group in lines.CLIENT_GROUPS:
+            entry.setdefault("s", {})[group] = [fingerprint(group, event), ours]
+        elif sorted(ours) != sorted(theirs.get(group, [])):
+            entry.setdefault("s", {})[group] = [fingerprint(group, event), ours]
+    return entry
+
+
+def apply(items, entry: dict | None, event: dict) -> list[tuple[str, str]]:
+    """Items to render for ``event``: the derived ``items`` with the kept ``entry`` applied
+    where Graph still holds the value the client's lines stand for."""
+    if not entry:
+        return list(items)
+    out = list(items)
+    for group, (print_, texts) in (entry.get("s") or {}).items():
+        if fingerprint(group, event) == print_:
+            out = [(g, t) for g, t in out if g != group] + [(group, t) for t in texts]
+    verbatim = list(entry.get("x") or [])
+    uris = {lines.parts(t)[2] for t in verbatim if t.upper().startswith("CONFERENCE")}
+    out = [(g, t) for g, t in out if not (g == "CONFERENCE" and lines.parts(t)[2] in uris)]
+    out += [(lines.KEPT, t) for t in verbatim]
+    out += [(lines.KEPT, t) for t in entry.get("c") or []]
+    return out
+
+
+def entry(data: dict | None, key: str | None) -> dict | None:
+    """The kept entry of the master (``key`` None) or of the override at ``key``."""
+    if not data:
+        return None
+    if key is None:
+        return data.get("m")
+    return (data.get("o") or {}).get(key)
+
+
+def encode(data: dict) -> str | None:
+    """The extended property value for kept ``data`` (None when nothing is kept). Raises
+    :class:`UnsupportedObject` when it exceeds :data:`MAX_CHARS`, naming the largest part."""
+    compact = {k: v for k, v in data.items() if v}
+    if not compact:
+        return None
+    text = json.dumps({"v": VERSION, **compact}, separators=(",", ":"), ensure_ascii=False)
+    if len(text) > MAX_CHARS:
+        raise UnsupportedObject(largest(compact), f"what Graph cannot hold but the gateway "
+                                f"keeps for CalDAV clients is {len(text)} characters; the "
+                                f"gateway keeps at most {MAX_CHARS} in one Graph extended "
+                                "property, and dropping the rest would lose it silently")
+    return text
+
+
+def largest(data: dict) -> str:
+    """The name of the largest kept property or component (for refusals)."""
+    best, size = "kept data", -1
+    for part in [data.get("m") or {}] + list((data.get("o") or {}).values()):
+        for text in (part.get("x") or []) + (part.get("c") or []):
+            if len(text) > size:
+                best, size = text, len(text)
+        for _, texts in (part.get("s") or {}).values():
+            for text in texts:
+                if len(text) > size:
+                    best, size = text, len(text)
+    for text in (data.get("tz") or {}).values():
+        if len(text) > size:
+            best, size = text, len(text)
+    if lines.is_component(best):
+        return best.split("\r\n", 1)[0].replace("BEGIN:", "") + " component"
+    if best == "kept data":
+        return best
+    name, params, _ = lines.parts(best)
+    value = params.get("VALUE")
+    return f"{name};VALUE={value}" if value else name
+
+
+def decode(text: str | None) -> dict:
+    """Kept data from the extended property value (empty when absent or unreadable)."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) and data.get("v") == VERSION else {}
