@@ -237,3 +237,34 @@ DTEND;TZID="(UTC+01:00) Amsterdam, Berlin, Bern, Rome":20260715T103000""", tz=ou
     plan = event_plan(text, "a.ics")
     assert plan.master["start"] == {"dateTime": "2026-07-15T09:30:00",
                                     "timeZone": "W. Europe Standard Time"}
+
+
+def test_floating_start_with_zoned_end_is_read_in_the_end_zone():
+    """Radicale issue 1847: DTSTART floating, DTEND with TZID (seen from real clients)."""
+    plan = event_plan(ics("""DTSTART:20250814T180000
+DTEND;TZID=Europe/Brussels:20250814T190000"""), "a.ics", default_zone="UTC")
+    assert plan.master["start"]["dateTime"] == "2025-08-14T18:00:00"
+    assert plan.master["end"]["dateTime"] == "2025-08-14T19:00:00"
+    assert plan.master["start"]["timeZone"] == plan.master["end"]["timeZone"]
+
+
+def test_override_repeating_the_masters_exdate_is_accepted():
+    """ical4j (DAVx5) copies the master's EXDATEs into each override."""
+    text = ics("""DTSTART;TZID=Europe/Paris:20240627T193000
+DTEND;TZID=Europe/Paris:20240627T203000
+RRULE:FREQ=WEEKLY
+EXDATE;TZID=Europe/Paris:20240704T193000""", uid="x1", extra="""BEGIN:VEVENT
+UID:x1
+DTSTAMP:20261101T000000Z
+RECURRENCE-ID;TZID=Europe/Paris:20241128T193000
+DTSTART;TZID=Europe/Paris:20241128T200000
+DTEND;TZID=Europe/Paris:20241128T210000
+EXDATE;TZID=Europe/Paris:20240704T193000
+END:VEVENT
+""")
+    plan = event_plan(text, "a.ics")
+    assert len(plan.cancelled) == 1 and len(plan.overrides) == 1
+    with pytest.raises(UnsupportedObject, match="EXDATE in a RECURRENCE-ID override"):
+        event_plan(text.replace("EXDATE;TZID=Europe/Paris:20240704T193000\r\nEND:VEVENT\r\n"
+                                "END:VCALENDAR", "EXDATE;TZID=Europe/Paris:20240711T193000\r\n"
+                                "END:VEVENT\r\nEND:VCALENDAR"), "a.ics")

@@ -83,7 +83,12 @@ class EventParts:
         if self.all_day:
             self.tz: dt.tzinfo = UTC
         elif self.floating:
-            self.tz = zone(floating)
+            # A floating start with a zoned end (issue 1847 of Radicale: some clients write
+            # DTEND;TZID only) is read in the end's zone; else in the floating zone.
+            end_value = vevent.decoded("DTEND") if "DTEND" in vevent else None
+            end_zone = getattr(end_value, "tzinfo", None)
+            self.tz = end_zone if end_zone is not None else zone(floating)
+            self.floating = end_zone is None
             start = start.replace(tzinfo=self.tz)
         else:
             self.tz = start.tzinfo

@@ -343,6 +343,19 @@ class _Neighbours:
         return None
 
 
+def _exdate_values(vevent) -> set:
+    """The instants (UTC) or dates an EXDATE property of ``vevent`` lists."""
+    raw = vevent.get("EXDATE")
+    values = set()
+    for group in (raw if isinstance(raw, list) else [raw] if raw is not None else []):
+        for value in group.dts:
+            when = value.dt
+            if isinstance(when, dt.datetime) and when.tzinfo is not None:
+                when = when.astimezone(dt.UTC)
+            values.add(when)
+    return values
+
+
 def _override(override, series: EventParts, floating: str, owner: str | None,
               neighbours: _Neighbours | None):
     prop = override["RECURRENCE-ID"]
@@ -350,9 +363,12 @@ def _override(override, series: EventParts, floating: str, owner: str | None,
         raise UnsupportedObject("RECURRENCE-ID;RANGE=THISANDFUTURE",
                                 "Graph's exceptions change one occurrence each")
     for name in ("RRULE", "RDATE", "EXDATE", "EXRULE"):
-        if override.get(name) is not None:
-            raise UnsupportedObject(f"{name} in a RECURRENCE-ID override",
-                                    "an override is one occurrence")
+        if override.get(name) is None:
+            continue
+        if name == "EXDATE" and _exdate_values(override) <= _exdate_values(series.vevent):
+            continue  # ical4j (DAVx5) repeats the master's EXDATEs in overrides: no meaning
+        raise UnsupportedObject(f"{name} in a RECURRENCE-ID override",
+                                "an override is one occurrence")
     original = override.decoded("RECURRENCE-ID")
     if isinstance(original, dt.datetime) and original.tzinfo is None:
         original = original.replace(tzinfo=series.tz)
