@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from urllib.parse import quote
+
+from cachetools import TTLCache
 
 from ..graph import GraphClient
 from .paths import calendar_name
@@ -33,15 +34,16 @@ class Directory:
         self.client = client
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._calendars: dict[str, tuple[float, dict[str, CalendarInfo]]] = {}
+        self._calendars: TTLCache[str, dict[str, CalendarInfo]] = TTLCache(
+            maxsize=4096, ttl=max_age)
 
     def calendars(self, mailbox: str) -> dict[str, CalendarInfo]:
         """Collection name -> calendar for ``mailbox``. Raises the Graph client's errors
         (``AccessDenied`` when the app's access policy excludes the mailbox)."""
         with self._lock:
             cached = self._calendars.get(mailbox)
-            if cached and time.monotonic() - cached[0] < self.max_age:
-                return cached[1]
+            if cached is not None:
+                return cached
         user = f"/users/{quote(mailbox, safe='@')}"
         listed = list(self.client.iter_pages(
             f"{user}/calendars", mailbox=mailbox, operation="list calendars",
@@ -60,7 +62,7 @@ class Directory:
                 is_default=bool(calendar.get("isDefaultCalendar")))
             result[info.name] = info
         with self._lock:
-            self._calendars[mailbox] = (time.monotonic(), result)
+            self._calendars[mailbox] = result
         return result
 
     def rename(self, info: CalendarInfo, display_name: str) -> None:
