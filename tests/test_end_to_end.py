@@ -189,16 +189,26 @@ def test_vtodo_refused_with_reason_and_nothing_written(gateway):
     assert len(graph_writes(gateway.emulator)) == before
 
 
-def test_meeting_organized_by_someone_else_is_refused(gateway, shared):
-    """Graph would make Alice the organizer and invite the attendees: refused with a reason."""
+def test_copy_of_someone_elses_meeting_is_stored_without_inviting(gateway, shared):
+    """A meeting Alice neither organizes nor attends (an imported copy): stored as her
+    appointment with no attendees in Graph, so Graph invites nobody; the client reads back its
+    ORGANIZER and ATTENDEE lines unchanged."""
     session = gateway.session()
-    before = len(graph_writes(gateway.emulator))
     text = (shared / "fixtures" / "ics" / "ical.js" / "parserv2.ics").read_text()
-    response = session.put(f"{gateway.url}/alice@contoso.com/calendar/parserv2.ics", data=text)
-    assert response.status_code == 403
-    assert "valid-calendar-object-resource" in response.text
-    assert "ORGANIZER" in response.text
-    assert len(graph_writes(gateway.emulator)) == before
+    original = icalendar.Calendar.from_ical(text).walk("VEVENT")[0]
+    href = f"copy-{uuid.uuid4().hex[:8]}.ics"
+    uid = str(original["UID"])
+    text = text.replace(f"UID:{uid}", f"UID:{uid}-{href}")
+    response = session.put(f"{gateway.url}/alice@contoso.com/calendar/{href}", data=text)
+    assert response.status_code == 201, response.text
+    back = icalendar.Calendar.from_ical(
+        session.get(f"{gateway.url}/alice@contoso.com/calendar/{href}").text).walk("VEVENT")[0]
+    assert str(back["ORGANIZER"]) == str(original["ORGANIZER"])
+    assert sorted(map(str, back["ATTENDEE"])) == sorted(map(str, original["ATTENDEE"]))
+    stored = [e for e in gateway.emulator.store.records("alice@contoso.com", None)
+              if gateway.emulator.store.full(e)[0].get("subject") == str(original["SUMMARY"])]
+    assert stored and all(not gateway.emulator.store.full(e)[0].get("attendees")
+                          for e in stored)
 
 
 def test_inexpressible_rrule_refused_with_precondition(gateway):

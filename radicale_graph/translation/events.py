@@ -174,6 +174,11 @@ class EventParts:
         self.owner_partstat = None
         self.owner_line = None
         self.self_line = None
+        # A copy of a meeting the owner neither organizes nor attends (an imported schedule):
+        # Graph would make the owner its organizer and invite the attendees, so it is stored
+        # as the owner's appointment without attendees; the ORGANIZER and ATTENDEE lines are
+        # kept for CalDAV clients (kept.build fingerprints the body as sent).
+        self.detached = False
         owner = self.owner
         if owner and self.organizer and self.organizer != owner:
             if owner in addresses:
@@ -181,14 +186,13 @@ class EventParts:
                 self.owner_partstat = str(prop.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
                 self.owner_line = owner
             elif any(a != self.organizer for a in addresses):
-                raise UnsupportedObject(f"ORGANIZER {self.organizer}", "the mailbox owner "
-                                        f"{owner} neither organizes nor attends this meeting; "
-                                        "Graph would make the owner its organizer and invite "
-                                        "the attendees")
+                self.detached = True
         elif owner and self.organizer == owner and owner in addresses:
             self.self_line = owner
 
     def _attendee_bodies(self) -> list[dict]:
+        if self.detached:
+            return []
         out = []
         for prop in self.attendees:
             address = lines.address_of(prop)
@@ -216,7 +220,7 @@ class EventParts:
     def _response_requested(self) -> bool | None:
         others = [a for a in self.attendees
                   if lines.address_of(a) not in (self.owner_line, self.self_line)]
-        if not others:
+        if not others or self.detached:
             return None
         return any(str(a.params.get("RSVP", "FALSE")).upper() == "TRUE" for a in others)
 
