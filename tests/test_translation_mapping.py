@@ -302,10 +302,20 @@ def test_owners_partstat_is_read_from_response_status(listed):
     assert str(event["ORGANIZER"]) == "mailto:alice@contoso.com"
 
 
-def test_meeting_the_owner_neither_organizes_nor_attends_is_refused():
-    with pytest.raises(UnsupportedObject) as info:
-        event_plan(ics(MEETING), "a.ics", owner="carol@contoso.com")
-    assert info.value.construct == "ORGANIZER alice@contoso.com"
+def test_copy_of_a_meeting_the_owner_neither_organizes_nor_attends():
+    """Stored as Carol's appointment without attendees (Graph would invite them otherwise);
+    the ORGANIZER and ATTENDEE lines come back as the client wrote them."""
+    text = ics(MEETING)
+    plan = event_plan(text, "a.ics", owner="carol@contoso.com")
+    assert plan.master["attendees"] == []
+    assert "organizer" not in plan.master and "responseRequested" not in plan.master
+    back = vevent(to_resource(stored(plan), owner="carol@contoso.com").text)
+    sent = vevent(text)
+    assert back["ORGANIZER"].to_ical() == sent["ORGANIZER"].to_ical()
+    assert sorted(a.to_ical() for a in back["ATTENDEE"]) == \
+        sorted(a.to_ical() for a in sent["ATTENDEE"])
+    assert [dict(a.params) for a in back["ATTENDEE"]] == [dict(a.params)
+                                                          for a in sent["ATTENDEE"]]
 
 
 def test_roles_cutypes_and_rsvp():
