@@ -114,6 +114,8 @@ def unescape_text(raw: str) -> str:
 
 def tzids(text: str) -> set[str]:
     """TZID parameters used in a content line or a subcomponent's lines."""
+    if "TZID=" not in text.upper():
+        return set()
     found = set()
     for raw in unfold(text).split("\r\n") if is_component(text) else [text]:
         if not raw or raw.startswith(("BEGIN:", "END:")):
@@ -136,6 +138,11 @@ def unfold(text: str) -> str:
 def fold(text: str) -> str:
     """One content line folded at 75 octets (RFC 5545 3.1, never inside a UTF-8 sequence),
     with its CRLF."""
+    if text.isascii():
+        if len(text) <= 75:
+            return text + "\r\n"
+        return "\r\n ".join([text[:75]] + [text[i:i + 74] for i in range(75, len(text), 74)]
+                             ) + "\r\n"
     out, size, limit = [], 0, 75
     for char in text:
         width = len(char.encode())
