@@ -23,6 +23,11 @@ from .loader import CalendarLoader, translate
 logger = logging.getLogger("radicale_graph.storage")
 
 
+# A cold multiget of up to this many hrefs reads them by href (ceil(N/20) $batch requests);
+# more than that, one listing of the calendar (1,000 events per page) costs less.
+COLD_MULTIGET_LIMIT = 40
+
+
 class PlainCollection(radicale_storage.BaseCollection):
     """The root ("") or a mailbox's principal collection: no items, no properties."""
 
@@ -164,7 +169,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def get_multi(self, hrefs: Iterable[str]):
         hrefs = list(dict.fromkeys(hrefs))
-        if not self._cache.loaded and hrefs:
+        if not self._cache.loaded and 0 < len(hrefs) <= COLD_MULTIGET_LIMIT:
             found = self._cold_multiget(hrefs)
             if found is not None:
                 return ((href, self._item(found[href]) if found.get(href) else None)
