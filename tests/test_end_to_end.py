@@ -247,3 +247,40 @@ def test_graph_failure_during_write_is_reported(gateway):
         emulator.clear_faults()
     assert response.status_code in (502, 503)
     assert re.search(r"Graph|Exchange", response.text)
+
+
+QUERY = """<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+<D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR">
+<C:comp-filter name="VEVENT"><C:time-range start="{start}" end="{end}"/></C:comp-filter>
+</C:comp-filter></C:filter></C:calendar-query>"""
+
+
+def test_calendar_query_on_all_day_event_made_in_a_western_zone(gateway):
+    """An all-day event Outlook stores as midnight Pacific time (08:00 UTC) is a floating date
+    for CalDAV (RFC 4791 9.9: read in the query's zone, UTC here): a query for the next day
+    must not return it; queries for its day, even its first hours, must."""
+    created = gateway.emulator.store.create_event("alice@contoso.com", None, {
+        "subject": "All day in Seattle", "isAllDay": True,
+        "start": {"dateTime": "2026-12-31T00:00:00", "timeZone": "Pacific Standard Time"},
+        "end": {"dateTime": "2027-01-01T00:00:00", "timeZone": "Pacific Standard Time"}})
+    session = gateway.session()
+    url = f"{gateway.url}/alice@contoso.com/calendar/"
+    import time as _time
+    _time.sleep(1.2)  # past the gateway's refresh_interval: the event arrives by delta
+    def query(start, end):
+        response = session.request("REPORT", url, headers={"Depth": "1"},
+                                   data=QUERY.format(start=start, end=end))
+        assert response.status_code == 207
+        return response
+
+    day_after = query("20270101T000000Z", "20270102T000000Z")
+    its_day = query("20261231T000000Z", "20270101T000000Z")
+    early_hours = query("20261231T000000Z", "20261231T040000Z")
+    listed = session.get(url).text
+    assert "All day in Seattle" in listed
+    href = next(h for h in re.findall(r"<href>([^<]+\.ics)</href>", its_day.text)
+                if "All day in Seattle" in session.get(gateway.url + h).text)
+    assert href not in day_after.text
+    assert href in early_hours.text
+    gateway.emulator.store.delete_event("alice@contoso.com", created["id"])

@@ -23,6 +23,8 @@ from ..translation.timezones import (
 )
 from ..translation.timezones import zone as tz_for
 
+ALL_DAY_SLACK = 14 * 3600  # seconds: the largest UTC offset of any zone
+
 
 @dataclass(frozen=True)
 class CachedEvent:
@@ -96,9 +98,15 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
     stamp = master.get("lastModifiedDateTime")
     modified = formatdate(parse_graph_offset_datetime(stamp).timestamp() if stamp
                           else time.time(), usegmt=True)
+    time_range = resource.time_range
+    if all_day:
+        # All-day dates are floating: Radicale's filters read them in UTC, while Graph's times
+        # are midnight in the organizer's zone. Widen by the largest zone offset (14 h) so the
+        # range stays a superset; get_filtered leaves the exact test to Radicale.
+        time_range = (time_range[0] - ALL_DAY_SLACK, time_range[1] + ALL_DAY_SLACK)
     return CachedEvent(
         href=href, uid=resource.uid, event_id=master["id"], etag=etag_for(master, exceptions),
-        text=resource.text, time_range=resource.time_range, last_modified=modified,
+        text=resource.text, time_range=time_range, last_modified=modified,
         odata_etag=master.get("@odata.etag"), change_key=master.get("changeKey"), zone=zone,
         all_day=all_day,
         is_series=bool(master.get("recurrence")), exceptions=exception_ids,

@@ -203,8 +203,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def get_filtered(self, filters):
         """calendar-query from the cache: events whose time range overlaps the query's.
         ``filters_matched`` is True only where the answer is exact without Radicale
-        re-checking (a single event under a plain time-range filter); series are re-checked
-        occurrence by occurrence by Radicale."""
+        re-checking (a single timed event under a plain time-range filter); series are
+        re-checked occurrence by occurrence by Radicale, and all-day events (floating dates,
+        whose cached range is widened) by their dates."""
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
         for entry in self._entries():
             if tag is not None and tag != "VEVENT":
@@ -212,7 +213,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
             istart, iend = entry.time_range
             if istart >= end or iend <= start:
                 continue
-            yield self._item(entry), simple and not entry.is_series
+            yield self._item(entry), simple and not entry.is_series and not entry.all_day
 
     def has_uid(self, uid: str) -> bool:
         self._refresh()
