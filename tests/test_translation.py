@@ -18,6 +18,24 @@ from radicale_graph.translation.timezones import (
     tzinfo_name,
 )
 
+OUTLOOK_ZONE = """BEGIN:VTIMEZONE
+TZID:(UTC+01:00) Amsterdam\\, Berlin\\, Bern\\, Rome\\, Stockholm\\, Vienna
+BEGIN:STANDARD
+DTSTART:16010101T030000
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:16010101T020000
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3
+END:DAYLIGHT
+END:VTIMEZONE
+"""
+OUTLOOK_TZID = '"(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna"'
+
 ICS = """BEGIN:VCALENDAR
 VERSION:2.0
 PRODID:-//test//EN
@@ -216,24 +234,8 @@ def test_windows_iana_mapping_and_rule_matching():
 
 
 def test_custom_vtimezone_is_matched_by_rules():
-    outlook_tz = """BEGIN:VTIMEZONE
-TZID:(UTC+01:00) Amsterdam\\, Berlin\\, Bern\\, Rome
-BEGIN:STANDARD
-DTSTART:16010101T030000
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:16010101T020000
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3
-END:DAYLIGHT
-END:VTIMEZONE
-"""
-    text = ics("""DTSTART;TZID="(UTC+01:00) Amsterdam, Berlin, Bern, Rome":20260715T093000
-DTEND;TZID="(UTC+01:00) Amsterdam, Berlin, Bern, Rome":20260715T103000""", tz=outlook_tz)
+    text = ics(f"""DTSTART;TZID={OUTLOOK_TZID}:20260715T093000
+DTEND;TZID={OUTLOOK_TZID}:20260715T103000""", tz=OUTLOOK_ZONE)
     plan = event_plan(text, "a.ics")
     assert plan.master["start"] == {"dateTime": "2026-07-15T09:30:00",
                                     "timeZone": "W. Europe Standard Time"}

@@ -19,25 +19,8 @@ from radicale_graph.translation import (
     to_resource,
 )
 
-from .test_translation import as_stored, ics
+from .test_translation import OUTLOOK_TZID, OUTLOOK_ZONE, as_stored, ics
 
-OUTLOOK_ZONE = """BEGIN:VTIMEZONE
-TZID:(UTC+01:00) Amsterdam\\, Berlin\\, Bern\\, Rome\\, Stockholm\\, Vienna
-BEGIN:STANDARD
-DTSTART:16010101T030000
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:16010101T020000
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3
-END:DAYLIGHT
-END:VTIMEZONE
-"""
-OUTLOOK_TZID = '"(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna"'
 ODD_ZONE = """BEGIN:VTIMEZONE
 TZID:Nowhere/Middle
 BEGIN:STANDARD
