@@ -114,7 +114,10 @@ class CalendarCollection(radicale_storage.BaseCollection):
                 f"calendar's name and colour only, and the colour is set in Outlook"))
         name = props.get("D:displayname")
         if name and name != self.info.display_name:
-            self._storage.directory.rename(self.info, name)
+            try:
+                self._storage.directory.rename(self.info, name)
+            except Exception as exc:
+                raise self._storage.report(exc) from None
 
     @property
     def etag(self) -> str:

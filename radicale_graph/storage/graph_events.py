@@ -28,12 +28,6 @@ def _select() -> str:
     return ",".join(GRAPH_FIELDS)
 
 
-def _href_filter(href: str) -> str:
-    literal = href.replace("'", "''")
-    return (f"singleValueExtendedProperties/Any(ep: ep/id eq '{extended.HREF_PROPERTY}' "
-            f"and ep/value eq '{literal}')")
-
-
 def _expand() -> str:
     return f"{extended.expand_filter()},exceptionOccurrences"
 
@@ -117,7 +111,7 @@ class CalendarEvents:
         path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
         requests = []
         for n, href in enumerate(hrefs):
-            query = (f"$filter={quote(_href_filter(href))}&$select={_select()}"
+            query = (f"$filter={quote(extended.href_filter(href))}&$select={_select()}"
                      f"&$expand={_expand()}")
             requests.append({"id": str(n), "method": "GET", "url": f"{path}?{query}",
                              "headers": {"Prefer": PREFER_READ}})
@@ -137,16 +131,6 @@ class CalendarEvents:
             f"{self._user}/events/{quote(event_id)}", mailbox=self.mailbox,
             operation="read event", params={"$select": _select(), "$expand": _expand()},
             headers=self._headers())
-
-    def find_by_uid(self, uid: str) -> list[dict]:
-        """Events of this calendar whose kept UID is ``uid`` (used to recover a create whose
-        response was lost)."""
-        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
-        params = {"$filter": extended.uid_filter(uid), "$select": _select(),
-                  "$expand": _expand()}
-        return list(self.client.iter_pages(path, mailbox=self.mailbox,
-                                           operation="find event by UID", params=params,
-                                           headers=self._headers()))
 
     def create(self, body: dict, transaction_id: str) -> dict:
         """POST a new event; ``transaction_id`` makes a retried POST idempotent

@@ -142,7 +142,13 @@ def _update_invitation(api: CalendarEvents, entry: CachedEvent, plan: EventPlan)
     reply = REPLIES.get((plan.owner_partstat or "").upper())
     current = (master.get("responseStatus") or {}).get("response")
     if reply and current != reply[1]:
-        api.respond(entry.event_id, reply[0])
+        try:
+            api.respond(entry.event_id, reply[0])
+        except GraphError as exc:
+            if not body:
+                raise
+            raise PartialWrite(f"your copy of {plan.uid!r} was updated but your reply "
+                               f"({reply[0]}) was not sent", exc) from exc
         master["responseStatus"] = {"response": reply[1], "time": dt.datetime.now(
             UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     return master, list(entry.graph_exceptions)

@@ -20,11 +20,20 @@ def expand_filter() -> str:
     return f"singleValueExtendedProperties($filter={clauses})"
 
 
-def uid_filter(uid: str) -> str:
-    """``$filter`` matching events whose kept UID equals ``uid`` (OData string literal)."""
-    literal = uid.replace("'", "''")
-    return (f"singleValueExtendedProperties/Any(ep: ep/id eq '{UID_PROPERTY}' "
+def _value_filter(property_id: str, value: str) -> str:
+    literal = value.replace("'", "''")  # OData string literal
+    return (f"singleValueExtendedProperties/Any(ep: ep/id eq '{property_id}' "
             f"and ep/value eq '{literal}')")
+
+
+def uid_filter(uid: str) -> str:
+    """``$filter`` matching events whose kept UID equals ``uid``."""
+    return _value_filter(UID_PROPERTY, uid)
+
+
+def href_filter(href: str) -> str:
+    """``$filter`` matching events whose kept resource name equals ``href``."""
+    return _value_filter(HREF_PROPERTY, href)
 
 
 def read(event: dict) -> dict[str, str]:
