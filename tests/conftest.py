@@ -69,6 +69,15 @@ def start_gateway(emulator, folder: Path, **storage_options) -> tuple[Gateway, c
     return Gateway(url=f"http://127.0.0.1:{port}", emulator=emulator), stop
 
 
+def outlook_event(emulator, subject: str, day: str, mailbox: str = "alice@contoso.com"):
+    """Create a one-hour event in ``mailbox``'s default calendar as Outlook would (directly
+    in the emulator's store); ``day`` is ``YYYY-MM-DD`` (09:00-10:00 UTC)."""
+    return emulator.store.create_event(mailbox, None, {
+        "subject": subject,
+        "start": {"dateTime": f"{day}T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": f"{day}T10:00:00", "timeZone": "UTC"}})
+
+
 @pytest.fixture(scope="session")
 def emulator():
     from radicale_graph.emulator import Emulator

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .conftest import ALICE, start_gateway
+from .conftest import ALICE, outlook_event, start_gateway
 from .test_sync_collection import CAL, parse, sync
 
 REFRESH = 1.0
@@ -25,13 +25,6 @@ def no_events_delta(tmp_path):
     yield emulator, gateway
     stop()
     emulator.stop()
-
-
-def outlook_event(emulator, subject, day):
-    return emulator.store.create_event("alice@contoso.com", None, {
-        "subject": subject,
-        "start": {"dateTime": f"{day}T09:00:00", "timeZone": "UTC"},
-        "end": {"dateTime": f"{day}T10:00:00", "timeZone": "UTC"}})
 
 
 def test_calendar_view_delta_inside_window_and_full_listing_outside(no_events_delta):

@@ -73,6 +73,17 @@ def setup(tmp_path_factory):
     emulator.stop()
 
 
+def put_events(gateway, session, prefix: str, count: int) -> list[str]:
+    """PUT ``count`` new single events; return their hrefs."""
+    hrefs = []
+    for n in range(count):
+        uid = f"{prefix}-{n}-{uuid.uuid4().hex[:6]}"
+        href = f"{CAL}{uid}.ics"
+        assert session.put(gateway.url + href, data=event(uid)).status_code == 201
+        hrefs.append(href)
+    return hrefs
+
+
 def warm(gateway, session):
     """Make the cache fresh (a PROPFIND within the refresh interval)."""
     response = session.request("PROPFIND", gateway.url + CAL, data=PROPFIND_CTAG,
@@ -108,12 +119,7 @@ def test_after_refresh_interval_one_delta_round(setup):
 
 def test_multiget_warm_costs_nothing(setup):
     emulator, gateway, session, _ = setup
-    hrefs = []
-    for n in range(5):
-        uid = f"mg-{n}-{uuid.uuid4().hex[:6]}"
-        href = f"{CAL}{uid}.ics"
-        assert session.put(gateway.url + href, data=event(uid)).status_code == 201
-        hrefs.append(href)
+    hrefs = put_events(gateway, session, "mg", 5)
     warm(gateway, session)
     with Counter(emulator) as counter:
         response = session.request("REPORT", gateway.url + CAL, data=multiget(hrefs),
@@ -125,12 +131,7 @@ def test_multiget_warm_costs_nothing(setup):
 
 def test_multiget_cold_costs_one_batch_per_twenty(setup):
     emulator, gateway, session, folder = setup
-    hrefs = []
-    for n in range(30):
-        uid = f"cold-{n}-{uuid.uuid4().hex[:6]}"
-        href = f"{CAL}{uid}.ics"
-        assert session.put(gateway.url + href, data=event(uid)).status_code == 201
-        hrefs.append(href)
+    hrefs = put_events(gateway, session, "cold", 30)
     cold, stop = start_gateway(emulator, folder / "cold", refresh_interval=REFRESH)
     try:
         with Counter(emulator) as counter:

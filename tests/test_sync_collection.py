@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .conftest import ALICE, start_gateway
+from .conftest import ALICE, outlook_event, start_gateway
 from .test_request_budget import CAL, PROPFIND_CTAG, event, sync_report
 
 REFRESH = 1.0
@@ -77,10 +77,7 @@ def test_outlook_changes_reach_sync_within_refresh_interval(fresh):
         session = gateway.session(ALICE)
         token, before, _ = parse(sync(gateway, session))
         tag = ctag(gateway, session)
-        created = emulator.store.create_event("alice@contoso.com", None, {
-            "subject": "Made in Outlook",
-            "start": {"dateTime": "2026-12-02T09:00:00", "timeZone": "UTC"},
-            "end": {"dateTime": "2026-12-02T10:00:00", "timeZone": "UTC"}})
+        created = outlook_event(emulator, "Made in Outlook", "2026-12-02")
         time.sleep(REFRESH + 0.2)
         token2, changed, deleted = parse(sync(gateway, session, token))
         assert len(changed) == 1 and not deleted
@@ -106,10 +103,7 @@ def test_token_survives_gateway_restart(fresh):
     old_tag = ctag(gateway, session)
     stop()
     # While the gateway is down, Outlook adds an event.
-    emulator.store.create_event("alice@contoso.com", None, {
-        "subject": "While down",
-        "start": {"dateTime": "2026-12-03T09:00:00", "timeZone": "UTC"},
-        "end": {"dateTime": "2026-12-03T10:00:00", "timeZone": "UTC"}})
+    outlook_event(emulator, "While down", "2026-12-03")
     gateway, stop = start_gateway(emulator, folder, refresh_interval=REFRESH)
     try:
         session = gateway.session(ALICE)
