@@ -30,7 +30,7 @@ from .graph import (
     ServiceUnavailable,
     Throttled,
 )
-from .storage import errors
+from .storage import conditions, errors
 from .storage.writer import PartialWrite
 from .translation import UnsupportedObject
 
@@ -84,6 +84,7 @@ class GatewayApplication(radicale.Application):
 
     def _handle_request(self, environ):
         errors.clear()
+        conditions.set_from_environ(environ)
         status_text, headers, answers = super()._handle_request(environ)
         cause = errors.take()
         if cause is None or int(status_text.split(" ", 1)[0]) < 400:

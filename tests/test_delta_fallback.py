@@ -1,5 +1,6 @@
-"""Where Graph offers no per-calendar delta (v1.0 documents it for beta only), the gateway
-tracks calendarView/delta over a window and lists the calendar again periodically."""
+"""Change tracking on Graph v1.0: per-calendar ``/events/delta`` is beta only, so the gateway
+never asks for it; it tracks ``calendarView/delta`` over a window and reconciles with a light
+listing (periodically, and when an ``@removed`` needs explaining) for the rest of time."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ REFRESH = 1.0
 def no_events_delta(tmp_path):
     from radicale_graph.emulator import Emulator
 
-    emulator = Emulator(load_demo=True)
-    emulator.api.events_delta = False
+    emulator = Emulator(load_demo=True)  # v1.0 by default: /events/delta answers 400
     emulator.start()
     gateway, stop = start_gateway(emulator, tmp_path, refresh_interval=REFRESH,
                                   delta_window=60, full_listing_interval=4)
@@ -33,8 +33,7 @@ def test_calendar_view_delta_inside_window_and_full_listing_outside(no_events_de
     token, _, _ = parse(sync(gateway, session))
     paths = [r.path for r in emulator.request_log]
     assert any(p.endswith("/calendarView/delta") for p in paths)
-    assert any(p.endswith("/events/delta") and r.status == 400
-               for p, r in zip(paths, emulator.request_log, strict=True))
+    assert not any(p.endswith("/events/delta") for p in paths)  # beta only: never asked
     # Inside the window: seen at the next refresh.
     day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 3 * 86400))
     inside = outlook_event(emulator, "Inside the window", day)
@@ -43,7 +42,7 @@ def test_calendar_view_delta_inside_window_and_full_listing_outside(no_events_de
     assert len(changed) == 1
     (inside_href,) = changed
     assert "Inside the window" in session.get(f"{gateway.url}{CAL}{inside_href}").text
-    # Far outside the window: seen after the periodic full listing.
+    # Far outside the window: seen after the reconciliation (periodic, or for its @removed).
     outside = outlook_event(emulator, "Far away", "2031-06-02")
     time.sleep(4.5)
     token, changed, _ = parse(sync(gateway, session, token))
@@ -54,3 +53,4 @@ def test_calendar_view_delta_inside_window_and_full_listing_outside(no_events_de
     _, changed, deleted = parse(sync(gateway, session, token))
     assert deleted == {inside_href}
     assert outside["id"]
+    assert not any(r.path.endswith("/events/delta") for r in emulator.request_log)

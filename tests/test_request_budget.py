@@ -114,7 +114,43 @@ def test_after_refresh_interval_one_delta_round(setup):
         assert session.request("PROPFIND", gateway.url + CAL, data=PROPFIND_CTAG,
                                headers={"Depth": "0"}).status_code == 207
     assert counter.count == 1, counter.calls
-    assert counter.calls[0].path.endswith("/events/delta")
+    # Graph v1.0 tracks changes with calendarView/delta only (/events/delta is beta).
+    assert counter.calls[0].path.endswith("/calendarView/delta")
+
+
+def test_round_after_own_delete_needs_no_listing(setup):
+    """The @removed a gateway DELETE causes is expected: the next round costs one request."""
+    emulator, gateway, session, _ = setup
+    uid = f"del-{uuid.uuid4()}"
+    url = f"{gateway.url}{CAL}{uid}.ics"
+    assert session.put(url, data=event(uid)).status_code == 201
+    warm(gateway, session)
+    time.sleep(REFRESH + 0.2)
+    warm(gateway, session)  # the round that reports the create
+    assert session.delete(url).status_code in (200, 204)
+    time.sleep(REFRESH + 0.2)
+    with Counter(emulator) as counter:
+        assert session.request("PROPFIND", gateway.url + CAL, data=PROPFIND_CTAG,
+                               headers={"Depth": "0"}).status_code == 207
+    assert [c.path.rsplit("/", 1)[-1] for c in counter.calls] == ["delta"], counter.calls
+
+
+def test_housekeeping_costs_one_read_and_keeps_the_etag(setup):
+    """A changeKey moved by Exchange alone: one round plus one $batch read, same ETag."""
+    emulator, gateway, session, _ = setup
+    uid = f"hk-{uuid.uuid4()}"
+    url = f"{gateway.url}{CAL}{uid}.ics"
+    etag = session.put(url, data=event(uid)).headers["ETag"]
+    time.sleep(REFRESH + 0.2)
+    warm(gateway, session)
+    (record,) = [r for r in emulator.store.records("alice@contoso.com", None)
+                 if r.data.get("subject") == "Budget" and any(uid in v for _, v in r.ext.values())]
+    emulator.housekeep(event_id=record.id)
+    time.sleep(REFRESH + 0.2)
+    with Counter(emulator) as counter:
+        assert session.get(url).headers["ETag"] == etag
+    paths = [c.path.rsplit("/", 1)[-1] for c in counter.calls if not c.batched]
+    assert paths == ["delta", "$batch"], counter.calls
 
 
 def test_multiget_warm_costs_nothing(setup):

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ca-file", metavar="FILE",
                       help="CA certificate (PEM) of the emulator given with --emulator")
     demo.add_argument("--log-level", default="info", help="Radicale log level")
+    demo.add_argument("--housekeeping", type=float, default=None, metavar="SECONDS",
+                      help="let the started emulator move one random event's changeKey every "
+                           "SECONDS, as Exchange does by itself (default: off)")
 
     emulator = sub.add_parser("emulator", help="run the Graph emulator with the demo tenant")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -31,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--key", metavar="FILE", help="private key (PEM) of --cert")
     emulator.add_argument("--latency", type=float, default=0.0,
                           help="seconds added to every Graph request")
+    emulator.add_argument("--housekeeping", type=float, default=None, metavar="SECONDS",
+                          help="move one random event's changeKey every SECONDS, as Exchange "
+                               "does by itself (default: off)")
 
     serve = sub.add_parser("serve", help="run the gateway against a Microsoft 365 tenant")
     serve.add_argument("--config", required=True, metavar="FILE",

@@ -105,7 +105,9 @@ def run_demo(args) -> None:
         base = args.emulator.rstrip("/")
         authority, graph_url, ca_file = base, f"{base}/v1.0", args.ca_file
     else:
-        emu = Emulator(load_demo=True)
+        # --housekeeping SECONDS: Exchange-like changeKey moves (docs/emulator.md, Housekeeping).
+        emu = Emulator(load_demo=True,
+                       housekeeping_interval=getattr(args, "housekeeping", None) or None)
         emu.start()
         authority, graph_url, ca_file = emu.authority_host, emu.graph_url, emu.ca_file
     try:

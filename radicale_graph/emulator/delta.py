@@ -5,7 +5,9 @@ A round starts without a token and returns every item, then pages follow ``@odat
 round, started from the deltaLink, returns items changed since, and
 ``{"@odata.type": "#microsoft.graph.event", "id": ..., "@removed": {"reason": "deleted"}}`` for
 items deleted or gone from the view. An unknown token answers 410 ``syncStateNotFound``
-(concepts/delta-query-overview.md, "Token duration"; concepts/errors.md code list).
+(concepts/delta-query-overview.md, "Token duration"; concepts/errors.md code list);
+:meth:`DeltaStates.expire` forgets every token issued so far, as when Exchange's sync state
+expires.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Round:
 
     scope: tuple  # (mailbox guid, kind, calendar id, window start text, window end text)
     seq: int  # store sequence number when the round began
-    ids: set = field(default_factory=set)  # item ids present at the end of the round
+    ids: dict = field(default_factory=dict)  # item id -> record id, present at round's end
     pages: list = field(default_factory=list)  # remaining pages (lists of item dicts)
 
 
@@ -57,7 +59,12 @@ class DeltaStates:
             )
         return state
 
-    def page(self, items: list[dict], size: int, scope: tuple, seq: int, ids: set,
+    def expire(self) -> None:
+        """Make every token issued so far answer 410 ``syncStateNotFound``."""
+        with self._lock:
+            self._states.clear()
+
+    def page(self, items: list[dict], size: int, scope: tuple, seq: int, ids: dict,
              ) -> tuple[list[dict], str, str]:
         """Split ``items`` into pages; returns (first page, "skiptoken"|"deltatoken", token)."""
         pages = [items[i : i + size] for i in range(0, len(items), size)] or [[]]

@@ -8,6 +8,18 @@ tentativelyAccept``, ``/delta``), the views ``.../calendarView`` and ``.../calen
 and ``/places/microsoft.graph.room``. Pages: api/user-list-events.md, api/user-post-events.md,
 api/event-get.md, api/event-update.md, api/event-delete.md, api/event-list-instances.md,
 api/calendar-list-calendarview.md, api/event-accept.md, api/event-delta.md, api/place-list.md.
+
+Strict v1.0 behaviour (docs/emulator.md has one section for each):
+- ``/events/delta`` (any container) answers 400: delta on events without a time range "is
+  currently available only in the beta version" (concepts/delta-query-events.md). ``beta=True``
+  on the Emulator (``GraphApi.events_delta``) serves it as beta does.
+- ``calendarView/delta`` follows api/event-delta.md and concepts/delta-query-events.md (see
+  :meth:`GraphApi._delta`).
+- ``cancelledOccurrences`` and ``exceptionOccurrences`` are "returned only on $select [$expand]
+  in a Get operation which specifies the ID of a series master event" (resources/event.md):
+  collections silently leave them out.
+- A deleted event is readable by id while in Deleted Items (concepts/outlook-immutable-id.md)
+  and absent from every collection.
 """
 
 from __future__ import annotations
@@ -79,12 +91,13 @@ def read_json(body: bytes):
 class GraphApi:
     """Serves authenticated Graph requests against ``store`` for the apps of ``identity``."""
 
-    def __init__(self, store, identity):
+    def __init__(self, store, identity, events_delta: bool = False):
         self.store = store
         self.identity = identity
         self.deltas = delta.DeltaStates()
-        # Serve /events/delta (documented for beta; set False to answer as v1.0 may).
-        self.events_delta = True
+        # Serve /events/delta as beta does. False (default) answers 400 as v1.0 does: delta on
+        # events without a time range is beta only (concepts/delta-query-events.md, note).
+        self.events_delta = events_delta
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -191,8 +204,10 @@ class GraphApi:
         if low == ["delta"]:
             self._method(req, "GET")
             if not self.events_delta:
-                # v1.0 documents delta only on calendarView; beta also on events.
-                raise bad_request("Resource not found for the segment 'delta'.")
+                # v1.0 documents delta only on calendarView; beta also on events
+                # (concepts/delta-query-events.md). Graph's wording: msgraph-metadata issue 608.
+                raise bad_request("Unsupported request: Change tracking is not supported "
+                                  "against 'microsoft.graph.event'.")
             return self._delta(req, box, list_cal, "events")
         eid = tail[0]
         if len(tail) == 1:
@@ -208,8 +223,10 @@ class GraphApi:
                                               if_match=req.headers.get("if-match"),
                                               calendar_id=item_cal)
             else:
-                rec, inst = self.store.resolve(box.upn, eid, item_cal)
-            return self._one(req, rec, inst, f"{ctx}/events")
+                # A deleted item stays readable by id from Deleted Items
+                # (concepts/outlook-immutable-id.md); PATCH/DELETE of it answer 404.
+                rec, inst = self.store.resolve(box.upn, eid, item_cal, include_deleted=True)
+            return self._one(req, rec, inst, f"{ctx}/events", by_id_get=req.method == "GET")
         if len(tail) == 2 and low[1] == "instances":
             self._method(req, "GET")
             rec, inst = self.store.resolve(box.upn, eid, item_cal)
@@ -270,9 +287,15 @@ class GraphApi:
         headers = {"Preference-Applied": ", ".join(applied.values())} if applied else {}
         return view, headers
 
-    def _render(self, rec, data, ext, view, q) -> dict:
+    def _render(self, rec, data, ext, view, q, by_id_get: bool = False) -> dict:
+        """One event. ``by_id_get``: the request is a GET naming this item's id, the only
+        request that returns ``cancelledOccurrences`` ($select) and ``exceptionOccurrences``
+        ($expand) of a series master (resources/event.md); anywhere else they are left out
+        silently."""
         exceptions = None
-        if q is not None and q.expand_exceptions and data.get("type") == "seriesMaster":
+        if not by_id_get:
+            view = _without_select_only(view)
+        elif q is not None and q.expand_exceptions and data.get("type") == "seriesMaster":
             exceptions = []
             with self.store.lock:
                 for exc in sorted(rec.exceptions.values(), key=lambda e: e.original_start):
@@ -281,13 +304,13 @@ class GraphApi:
                         exceptions.append(self.store.full(rec, inst))
         return render.event(data, ext, view, exceptions)
 
-    def _one(self, req, rec, inst, ctx_events, status=200) -> Response:
+    def _one(self, req, rec, inst, ctx_events, status=200, by_id_get=False) -> Response:
         q = odata.parse(req.params, render.EVENT_PROPERTIES, "event")
         view, headers = self._view(req, q)
         data, ext = self.store.full(rec, inst)
         sel = f"({','.join(q.select)})" if q.select else ""
-        body = {"@odata.context": f"{ctx_events}{sel}/$entity", **self._render(rec, data, ext,
-                                                                           view, q)}
+        body = {"@odata.context": f"{ctx_events}{sel}/$entity",
+                **self._render(rec, data, ext, view, q, by_id_get)}
         return Response(status, body, headers)
 
     def _window(self, req, q) -> tuple[int, int]:
@@ -364,17 +387,27 @@ class GraphApi:
     def _create(self, req, box, cid, ctx) -> Response:
         body = read_json(req.body)
         schema.validate("event", body)
-        # A repeated transactionId returns the event made by the first POST. Graph documents
-        # that no duplicate is created (resources/event.md, transactionId) but not the status;
-        # the emulator answers 201 with the existing event.
+        # A used transactionId (its event alive or deleted) answers 400
+        # ErrorDuplicateTransactionId (resources/event.md, transactionId; see Store.create).
         rec, _created = self.store.create(box.upn, cid, body, from_graph=True)
         return self._one(req, rec, None, f"{ctx}/events", status=201)
 
     # -- delta --------------------------------------------------------------------------------
 
     def _delta(self, req, box, cid, kind) -> Response:
+        """One delta request. ``calendarView`` (v1.0; api/event-delta.md,
+        concepts/delta-query-events.md): ``startDateTime``/``endDateTime`` are required on the
+        first request and kept in the token; items are single instances, occurrences and
+        exceptions, never series masters; ``$select``, ``$expand``, ``$filter``, ``$orderby``
+        and ``$search`` answer 400; ``Prefer: odata.maxpagesize`` sets the page size. A later
+        round returns items changed since, and ``@removed`` (reason ``deleted``) for items
+        deleted, items gone from the window, and events added or changed outside the window
+        since (by the ids of their occurrences seen before, or the event's own id).
+        ``events`` (beta only, served when ``events_delta`` is set): every item of the
+        calendar, series masters included."""
         params = req.params
-        for name in ("$filter", "$expand", "$orderby", "$search"):
+        unsupported = ("$select", "$filter", "$expand", "$orderby", "$search")
+        for name in unsupported if kind == "calendarView" else unsupported[1:]:
             if name in params:
                 raise bad_request(f"The query parameter '{name}' is not supported with delta.")
         view, headers = self._view(req, None)
@@ -403,23 +436,39 @@ class GraphApi:
                     items = self._calendar_view_items(box, cid, *window)
                 else:
                     items = [(*self.store.full(r), r) for r in self.store.records(box.upn, cid)]
-                ids = {d["id"] for d, _, _ in items}
+                seen = {d["id"]: r.id for d, _, r in items}  # item id -> record id
                 out = []
                 for data, ext, rec in items:
                     if previous is None or rec.seq > previous.seq or data["id"] not in previous.ids:
                         out.append({"@odata.type": "#microsoft.graph.event",
-                                    **render.event(data, ext, view)})
+                                    **render.event(data, ext, _without_select_only(view))})
                 if previous is not None:
-                    for gone in sorted(previous.ids - ids):
-                        out.append({"@odata.type": "#microsoft.graph.event", "id": gone,
+                    gone = [i for i in previous.ids if i not in seen]
+                    # Added or changed (deleted included) outside the window since the last
+                    # round: @removed by the ids seen before, else by the event's own id
+                    # (concepts/delta-query-events.md).
+                    shown = set(seen.values())
+                    before = set(previous.ids.values())
+                    outside = [r for r in self.store.records(box.upn, cid)
+                               + [d for d in self.store.deleted_records(box.upn)
+                                  if d.calendar_id == (cid or box.default_calendar_id)]
+                               if r.seq > previous.seq and r.id not in shown
+                               and r.id not in before]
+                    removed = sorted(gone) + sorted(r.id for r in outside)
+                    for rid in removed:
+                        out.append({"@odata.type": "#microsoft.graph.event", "id": rid,
                                     "@removed": {"reason": "deleted"}})
             page, token_kind, token = self.deltas.page(out, max(size, 1), (*scope, *window),
-                                                       seq, ids)
+                                                       seq, seen)
         body = {"@odata.context": f"{req.base}/$metadata#Collection(event)"}
         path = "/".join(quote(s, safe="@.=") for s in req.segments)
         link = f"{req.base}/{path}?${token_kind}={token}"
         body["@odata.nextLink" if token_kind == "skiptoken" else "@odata.deltaLink"] = link
         body["value"] = page
+        if "odata.maxpagesize" in prefs:
+            applied = headers.get("Preference-Applied")
+            extra = f"odata.maxpagesize={max(size, 1)}"
+            headers["Preference-Applied"] = f"{applied}, {extra}" if applied else extra
         return Response(200, body, headers)
 
     # -- places -------------------------------------------------------------------------------
@@ -433,3 +482,12 @@ class GraphApi:
                 "value": list(self.store.places),
             })
         raise not_found()
+
+
+def _without_select_only(view: render.View) -> render.View:
+    """``view`` without properties returned only by a GET by id (resources/event.md:
+    ``cancelledOccurrences``); asking for them in a collection is ignored, not refused."""
+    if not view.select or not set(view.select) & render.SELECT_ONLY:
+        return view
+    return render.View(tz=view.tz, body_type=view.body_type, ext_ids=view.ext_ids,
+                       select=[s for s in view.select if s not in render.SELECT_ONLY])

@@ -10,7 +10,14 @@ Behaviour beyond the resources (Graph docs):
   ``ApplicationThrottled`` with ``Retry-After: 1`` (concepts/throttling-limits.md, Outlook).
 - ``POST /v1.0/$batch``: up to 20 requests, ``dependsOn`` honoured (424 when a dependency
   failed), responses carry ``id``, ``status``, ``headers``, ``body`` (concepts/json-batching.md).
-- Injected faults (429 ``ApplicationThrottled``, 503, 504) with ``Retry-After`` in seconds.
+  Each item is throttled individually: an item answered 429 carries its own ``Retry-After`` in
+  its ``headers`` (concepts/json-batching.md, "Batch size limitations": "Requests in a batch are
+  evaluated individually against throttling limits"; concepts/throttling.md, "Throttling and
+  batching": retry each failed request with the ``retry-after`` of its JSON content).
+- Injected faults (429 ``ApplicationThrottled``, 500, 503, 504) with ``Retry-After`` in seconds,
+  filtered by path and method, before the request runs or after it (a lost answer).
+- Housekeeping: :meth:`Emulator.housekeep` and ``housekeeping_interval`` move changeKeys as
+  Exchange does by itself (resources/event.md, changeKey).
 HTTP/1.1 keep-alive with Content-Length on every response; each connection has its own daemon
 thread (``ThreadingHTTPServer``).
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import shutil
 import socket
 import ssl
@@ -48,6 +56,7 @@ ODATA_JSON = (
 CONCURRENCY = 4
 MAX_BATCH = 20
 _FAULTS = {
+    500: ("InternalServerError", "An internal server error occurred. Please retry later."),
     429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
     503: ("ServiceUnavailable", "The service is temporarily unavailable. Try again later."),
     504: ("GatewayTimeout", "The gateway did not receive a timely response from the service."),
@@ -60,6 +69,8 @@ class _Fault:
     remaining: int
     retry_after: int | None
     path_contains: str | None
+    method: str | None = None
+    after: bool = False
 
 
 class _Server(ThreadingHTTPServer):
@@ -134,24 +145,35 @@ class _Handler(BaseHTTPRequestHandler):
 class Emulator:
     """A Microsoft Graph v1.0 (calendar) and Entra token service emulator over HTTPS.
 
-    ``Emulator(host, port=0, certfile=None, keyfile=None, load_demo=True, latency=0.0)``;
+    ``Emulator(host, port=0, certfile=None, keyfile=None, load_demo=True, latency=0.0,
+    beta=False, housekeeping_interval=None, deleted_retention=3600.0)``;
     :meth:`start` serves in daemon threads, :meth:`stop` ends. ``latency`` (seconds) is added
-    to every request and may be changed at any time. Graph is at :attr:`graph_url`, the
+    to every request and may be changed at any time. ``beta`` serves ``/events/delta`` as
+    Graph beta does (v1.0 answers 400; concepts/delta-query-events.md). ``housekeeping_interval``
+    (seconds) starts a thread bumping one random event's changeKey every interval
+    (:meth:`housekeep`). ``deleted_retention`` (seconds, attribute changeable at runtime): how
+    long a deleted event stays readable by id (Deleted Items). Graph is at :attr:`graph_url`, the
     authority host at :attr:`authority_host` (``/<tenant>/...``); :attr:`ca_file` is the PEM
     certificate served. :attr:`store` is the tenant state, :attr:`request_log` lists Graph
     requests (batch sub-requests included) as :class:`LoggedRequest`.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, certfile: str | None = None,
-                 keyfile: str | None = None, load_demo: bool = True, latency: float = 0.0):
+                 keyfile: str | None = None, load_demo: bool = True, latency: float = 0.0,
+                 beta: bool = False, housekeeping_interval: float | None = None,
+                 deleted_retention: float = 3600.0):
         self.host = host
         self.port = port
         self.latency = latency
         self.certfile = certfile
         self.keyfile = keyfile
-        self.store = Store()
+        self.store = Store(deleted_retention=deleted_retention)
         self.identity = Identity(demo.TENANT_ID, domains=demo.DOMAINS)
-        self.api = GraphApi(self.store, self.identity)
+        self.api = GraphApi(self.store, self.identity, events_delta=beta)
+        self.housekeeping_interval = housekeeping_interval
+        self._housekeeping_stop = threading.Event()
+        self._housekeeping_thread: threading.Thread | None = None
+        self._random = random.Random()
         self.request_log: list[LoggedRequest] = []
         self._faults: list[_Fault] = []
         self._inflight: Counter = Counter()
@@ -179,9 +201,26 @@ class Emulator:
         self._server = server
         self.port = server.server_address[1]
         threading.Thread(target=server.serve_forever, name="graph-emulator", daemon=True).start()
+        if self.housekeeping_interval:
+            self._housekeeping_stop.clear()
+            self._housekeeping_thread = threading.Thread(
+                target=self._housekeeping_loop, name="graph-emulator-housekeeping", daemon=True)
+            self._housekeeping_thread.start()
+
+    def _housekeeping_loop(self) -> None:
+        interval = float(self.housekeeping_interval or 0)
+        while interval > 0 and not self._housekeeping_stop.wait(interval):
+            try:
+                self.housekeep()
+            except Exception:  # noqa: BLE001 - housekeeping never takes the server down
+                pass
 
     def stop(self) -> None:
-        """Stop serving and remove a generated certificate."""
+        """Stop serving (and housekeeping) and remove a generated certificate."""
+        self._housekeeping_stop.set()
+        if self._housekeeping_thread is not None:
+            self._housekeeping_thread.join(timeout=5)
+            self._housekeeping_thread = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -222,20 +261,51 @@ class Emulator:
                                           allowed_mailboxes=allowed_mailboxes)
 
     def inject_fault(self, status: int = 429, count: int = 1, retry_after: int | None = 2,
-                     path_contains: str | None = None) -> None:
+                     path_contains: str | None = None, method: str | None = None,
+                     after: bool = False) -> None:
         """Answer the next ``count`` Graph requests whose path+query contains ``path_contains``
-        (any when None) with ``status`` (429, 503 or 504) and Graph's error body; a
-        ``Retry-After`` header (seconds) is sent unless ``retry_after`` is None. A ``$batch``
-        request is matched itself first, then each of its items."""
+        (any when None) and whose method is ``method`` (any when None, e.g. "POST") with
+        ``status`` (429, 500, 503 or 504) and Graph's error body; a ``Retry-After`` header
+        (seconds) is sent unless ``retry_after`` is None. A ``$batch`` request is matched itself
+        first, then each of its items (an item's ``Retry-After`` is in that item's headers,
+        concepts/json-batching.md). ``after``: the request is executed first, then answered
+        with the fault (a lost answer: the event was created but the client saw 504)."""
         if status not in _FAULTS:
             raise ValueError(f"unsupported fault status {status}")
         with self._lock:
-            self._faults.append(_Fault(status, count, retry_after, path_contains))
+            self._faults.append(_Fault(status, count, retry_after, path_contains,
+                                       method.upper() if method else None, after))
 
     def clear_faults(self) -> None:
         """Forget injected faults not yet used."""
         with self._lock:
             self._faults.clear()
+
+    def expire_delta_tokens(self) -> None:
+        """Make every delta token (``$skiptoken``/``$deltatoken``) issued so far answer 410
+        ``syncStateNotFound`` (concepts/delta-query-overview.md, "Token duration")."""
+        self.api.deltas.expire()
+
+    def housekeep(self, mailbox: str | None = None, event_id: str | None = None,
+                  count: int = 1) -> list[str]:
+        """Move the ``changeKey`` (so ``@odata.etag``) and ``lastModifiedDateTime`` of events
+        without changing their content, as Exchange does by itself (attendee replies,
+        reminders; resources/event.md: "Every time the event is changed, ChangeKey changes").
+        It counts as a change: calendarView/delta reports the item again.
+
+        ``event_id``: that single event or series master (for a series the master's changeKey
+        moves), in ``mailbox`` or any mailbox. Otherwise ``count`` random events of ``mailbox``
+        (of any mailbox when None). Returns the ids bumped."""
+        return self.store.housekeep(mailbox, event_id, count, rng=self._random)
+
+    @property
+    def deleted_retention(self) -> float:
+        """Seconds a deleted event stays readable by id (Deleted Items), then 404."""
+        return self.store.deleted_retention
+
+    @deleted_retention.setter
+    def deleted_retention(self, seconds: float) -> None:
+        self.store.deleted_retention = seconds
 
     def clear_log(self) -> None:
         """Empty :attr:`request_log`."""
@@ -284,11 +354,12 @@ class Emulator:
                 status, data = self.identity.token(self.url, parts[0], form)
         return status, json_headers, _encode(data)
 
-    def _take_fault(self, where: str) -> _Fault | None:
+    def _take_fault(self, where: str, method: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.remaining > 0 and (fault.path_contains is None
-                                            or fault.path_contains in where):
+                                            or fault.path_contains in where) and (
+                        fault.method is None or fault.method == method.upper()):
                     fault.remaining -= 1
                     return fault
             self._faults = [f for f in self._faults if f.remaining > 0]
@@ -306,10 +377,10 @@ class Emulator:
         top = claims is None
         segments = [unquote(s) for s in path.split("/") if s]
         mailbox = self.api.mailbox_of(segments)
-        slot = None
+        fault = None
         try:
-            fault = self._take_fault(path + ("?" + query if query else ""))
-            if fault is not None:
+            fault = self._take_fault(path + ("?" + query if query else ""), method)
+            if fault is not None and not fault.after:
                 if top and self.latency:
                     time.sleep(self.latency)
                 code, message = _FAULTS[fault.status]
@@ -331,8 +402,32 @@ class Emulator:
                 if top and self.latency:
                     time.sleep(self.latency)
                 status, data = 200, self._batch(read_json(body), claims)
-                self._log(method, path, query, status, None, not top)
-                return status, {**out, "Content-Type": ODATA_JSON}, data
+                mailbox = None
+            else:
+                status, data = self._resource(method, segments, query, headers, body, claims,
+                                              mailbox, top, out)
+        except GraphError as exc:
+            status = exc.status
+            data = graph_error_body(exc.code, exc.message, request_id, client_id)
+            out.update(exc.headers)
+        if fault is not None and fault.after:
+            # The request ran; its answer is lost (concepts/errors.md, 5xx/429 answers).
+            code, message = _FAULTS[fault.status]
+            status = fault.status
+            data = graph_error_body(code, message, request_id, client_id)
+            for name in ("Preference-Applied", "Location"):
+                out.pop(name, None)
+            if fault.retry_after is not None:
+                out["Retry-After"] = str(fault.retry_after)
+        if data is not None:
+            out["Content-Type"] = ODATA_JSON
+        self._log(method, path, query, status, mailbox, not top)
+        return status, out, data
+
+    def _resource(self, method, segments, query, headers, body, claims, mailbox, top, out):
+        """Serve one non-batch Graph request under the concurrency limit: (status, body)."""
+        slot = None
+        try:
             if mailbox is not None:
                 slot = (claims.get("appid", "").lower(), mailbox)
                 with self._lock:
@@ -345,20 +440,12 @@ class Emulator:
             req = Request(method, segments, dict(parse_qsl(query, keep_blank_values=True)),
                           headers, body, claims, self.graph_url)
             res = self.api.handle(req)
-            status, data = res.status, res.body
             out.update(res.headers)
-        except GraphError as exc:
-            status = exc.status
-            data = graph_error_body(exc.code, exc.message, request_id, client_id)
-            out.update(exc.headers)
+            return res.status, res.body
         finally:
             if slot is not None:
                 with self._lock:
                     self._inflight[slot] -= 1
-        if data is not None:
-            out["Content-Type"] = ODATA_JSON
-        self._log(method, path, query, status, mailbox, not top)
-        return status, out, data
 
     def _log(self, method, path, query, status, mailbox, batched=False):
         with self._lock:

@@ -5,6 +5,18 @@ Every write gives the item a new ``changeKey`` (``@odata.etag`` = ``W/"<changeKe
 master (see :mod:`series`). Public methods take a mailbox as a UPN or object id (any case) and
 event bodies in Graph's JSON form; they are thread-safe.
 
+Strict v1.0 rules kept here:
+- ``transactionId`` is remembered per mailbox for good: any later POST with a used id, also
+  after its event was deleted, fails with 400 ``ErrorDuplicateTransactionId`` (resources/event.md,
+  ``transactionId``; the wording is what public Graph clients report, see
+  ../shared/notes/graph-calendar-facts.md).
+- A deleted event or series goes to Deleted Items: it stays readable by id for
+  ``deleted_retention`` seconds (concepts/outlook-immutable-id.md: immutable ids stay valid when
+  an item moves to Deleted Items) but is gone from every collection.
+- :meth:`Store.housekeep` moves an event's ``changeKey`` and ``lastModifiedDateTime`` without
+  changing its content, as Exchange does by itself (resources/event.md: "Every time the event is
+  changed, ChangeKey changes").
+
 The methods without a leading underscore that return dicts are for tests acting "as Outlook":
 they bypass the HTTP layer, its schema checks and the access policy, and accept ``organizer``,
 ``isOrganizer``, ``responseStatus`` and ``iCalUId`` so invitations can be simulated.
@@ -13,7 +25,9 @@ they bypass the HTTP layer, its schema checks and the access policy, and accept 
 from __future__ import annotations
 
 import copy
+import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -34,6 +48,13 @@ class EventRecord:
     exceptions: dict = field(default_factory=dict)  # series.key(original start) -> ExceptionRecord
     cancelled: set = field(default_factory=set)  # series.key(original start)
     seq: int = 0
+    deleted_at: float | None = None  # time.monotonic() of the DELETE (in Deleted Items)
+
+
+DUPLICATE_TRANSACTION = (
+    "Your request can't be completed. The TransactionId specified in the request has already "
+    "been used to create a different event."
+)
 
 
 @dataclass
@@ -51,7 +72,8 @@ class Mailbox:
     calendars: dict = field(default_factory=dict)  # id -> calendar dict
     default_calendar_id: str = ""
     events: dict = field(default_factory=dict)  # id -> EventRecord
-    transactions: dict = field(default_factory=dict)  # transactionId -> event id
+    transactions: dict = field(default_factory=dict)  # transactionId -> event id (for good)
+    deleted: dict = field(default_factory=dict)  # id -> EventRecord in Deleted Items
 
     def user_json(self) -> dict:
         """The directory ``user`` resource (api/user-get.md default properties)."""
@@ -97,8 +119,10 @@ def _if_match(current: str, if_match: str | None) -> None:
 class Store:
     """All mailboxes of the emulated tenant. ``places`` holds the rooms' ``room`` resources."""
 
-    def __init__(self, tenant_domain: str = "contoso.com"):
+    def __init__(self, tenant_domain: str = "contoso.com", deleted_retention: float = 3600.0):
         self.lock = threading.RLock()
+        # Seconds a deleted event stays readable by id (Deleted Items); may change at any time.
+        self.deleted_retention = deleted_retention
         self.tenant_domain = tenant_domain
         self.places: list[dict] = []
         self._mailboxes: dict[str, Mailbox] = {}
@@ -229,14 +253,35 @@ class Store:
                 raise not_found()
             return [r for r in box.events.values() if r.calendar_id == cid]
 
-    def resolve(self, mailbox: str, event_id: str, calendar_id: str | None = None):
+    def _retained(self, box: Mailbox, event_id: str) -> EventRecord | None:
+        """A deleted record still in Deleted Items (concepts/outlook-immutable-id.md), or None;
+        records older than ``deleted_retention`` seconds are purged."""
+        now = time.monotonic()
+        for eid in [e for e, r in box.deleted.items()
+                    if now - r.deleted_at >= self.deleted_retention]:
+            del box.deleted[eid]
+        return box.deleted.get(event_id)
+
+    def deleted_records(self, mailbox: str) -> list[EventRecord]:
+        """Records deleted and not yet purged (for delta's ``@removed``)."""
+        with self.lock:
+            box = self._box(mailbox)
+            self._retained(box, "")
+            return list(box.deleted.values())
+
+    def resolve(self, mailbox: str, event_id: str, calendar_id: str | None = None, *,
+                include_deleted: bool = False):
         """(record, instance or None) for any event id, occurrence ids included.
 
         ``calendar_id`` (when the URL names a calendar) must hold the event. Raises 404.
+        ``include_deleted``: a deleted event or series master within ``deleted_retention`` is
+        found by its own id too (a GET by id answers 200 from Deleted Items).
         """
         with self.lock:
             box = self._box(mailbox)
             rec = box.events.get(event_id)
+            if rec is None and include_deleted:
+                rec = self._retained(box, event_id)
             inst = None
             if rec is None:
                 parsed = ids.parse_occurrence_id(event_id)
@@ -294,16 +339,18 @@ class Store:
                 target[pid.lower()] = (pid, str(prop["value"]))
 
     def create(self, mailbox: str, calendar_id: str | None, body: dict, *, from_graph: bool):
-        """Create an event; returns (record, created). A repeated ``transactionId`` returns the
-        event created earlier with ``created`` False (user-post-events.md: no duplicate)."""
+        """Create an event; returns (record, True). A ``transactionId`` used before in this
+        mailbox (its event alive or deleted) raises 400 ``ErrorDuplicateTransactionId``."""
         with self.lock:
             box = self._box(mailbox)
             cid = calendar_id or box.default_calendar_id
             if cid not in box.calendars:
                 raise not_found()
             txn = body.get("transactionId")
-            if txn and txn in box.transactions and box.transactions[txn] in box.events:
-                return box.events[box.transactions[txn]], False
+            if txn and txn in box.transactions:
+                # resources/event.md (transactionId); a used id stays used, also after the
+                # event was deleted (../shared/notes/graph-calendar-facts.md, Identity).
+                raise GraphError(400, "ErrorDuplicateTransactionId", DUPLICATE_TRANSACTION)
             body = schema.canonical("event", body)
             written = normalize.writable(body)
             ext = written.pop("singleValueExtendedProperties", None)
@@ -392,7 +439,9 @@ class Store:
             if inst is None:
                 _if_match(rec.data["changeKey"], if_match)
                 del box.events[rec.id]
-                self._seq += 1
+                self._bump(rec)
+                rec.deleted_at = time.monotonic()
+                box.deleted[rec.id] = rec  # Deleted Items (concepts/outlook-immutable-id.md)
                 return
             _if_match(rec.data["changeKey"], if_match)
             k = series.key(inst.original_start)
@@ -400,6 +449,35 @@ class Store:
             rec.cancelled.add(k)
             self._touch(box, rec.data)
             self._bump(rec)
+
+    def housekeep(self, mailbox: str | None = None, event_id: str | None = None,
+                  count: int = 1, rng: random.Random | None = None) -> list[str]:
+        """Move ``changeKey`` and ``lastModifiedDateTime`` of events without changing content,
+        as Exchange does by itself (attendee replies, reminders; resources/event.md: "Every
+        time the event is changed, ChangeKey changes"). Counts as a change for delta.
+
+        ``event_id``: that single event or series (an occurrence id bumps its master), looked up
+        in ``mailbox`` or, when None, in every mailbox. Otherwise ``count`` random events of
+        ``mailbox`` (every mailbox when None). Returns the record ids bumped."""
+        rng = rng or random
+        with self.lock:
+            boxes = [self._box(mailbox)] if mailbox else self.mailboxes()
+            if event_id is not None:
+                for box in boxes:
+                    try:
+                        rec, _ = self.resolve(box.upn, event_id)
+                    except GraphError:
+                        continue
+                    self._touch(box, rec.data)
+                    self._bump(rec)
+                    return [rec.id]
+                raise not_found()
+            pool = [(box, rec) for box in boxes for rec in box.events.values()]
+            picked = rng.sample(pool, min(max(count, 0), len(pool)))
+            for box, rec in picked:
+                self._touch(box, rec.data)
+                self._bump(rec)
+            return [rec.id for _, rec in picked]
 
     def respond(self, mailbox: str, event_id: str, response: str,
                 calendar_id: str | None = None) -> None:

@@ -30,9 +30,12 @@ ALL_DAY_SLACK = 14 * 3600  # seconds: the largest UTC offset of any zone
 class CachedEvent:
     """One CalDAV resource backed by one Graph single event or series master.
 
-    ``etag``: quoted strong ETag derived from Graph's ``changeKey`` of the master, of every
-    exception and from the cancelled occurrences (so an Outlook edit of one occurrence changes
-    it). ``odata_etag``: the master's ``@odata.etag`` for If-Match on Graph writes.
+    ``etag``: quoted strong ETag, a digest of the iCalendar text a client reads (DTSTAMP and
+    LAST-MODIFIED aside): it changes exactly when that content changes, not when only Graph's
+    ``changeKey`` moved (Exchange moves it on housekeeping too: resources/event.md, "Every
+    time the event is changed, ChangeKey changes"). ``odata_etag`` and ``change_key``: the
+    master's ``@odata.etag`` and ``changeKey`` as last read, for If-Match on Graph writes and
+    to tell which events a listing shows as changed.
     ``exceptions``: occurrence key -> Graph id of the exception instance.
     ``cancelled``: occurrence keys of cancelled occurrences. ``last_modified``: HTTP date.
     """
@@ -65,7 +68,7 @@ class CachedEvent:
     def same_content(self, other: CachedEvent) -> bool:
         """Whether a client would read the same event (DTSTAMP and LAST-MODIFIED aside,
         which follow Graph's lastModifiedDateTime even when only a changeKey moved)."""
-        return _semantic(self.text) == _semantic(other.text)
+        return self.etag == other.etag
 
 
 def _semantic(text: str) -> str:
@@ -73,16 +76,11 @@ def _semantic(text: str) -> str:
                      if not line.startswith(("DTSTAMP", "LAST-MODIFIED")))
 
 
-def etag_for(master: dict, exceptions: list[dict] | tuple = ()) -> str:
-    """Quoted ETag from the master's ``changeKey``, its exceptions' and cancellations.
-
-    Source: Graph ``changeKey`` changes on every edit of an item (resources/event.md)."""
-    parts = [master.get("changeKey") or master.get("@odata.etag") or master["id"]]
-    parts += sorted(e.get("changeKey") or e["id"] for e in exceptions)
-    parts += sorted(master.get("cancelledOccurrences") or [])
-    if len(parts) == 1:
-        return f'"{parts[0]}"'
-    return f'"{hashlib.sha256(chr(10).join(parts).encode()).hexdigest()[:32]}"'
+def etag_for(text: str) -> str:
+    """Quoted strong ETag of an iCalendar text: a digest of its lines without DTSTAMP and
+    LAST-MODIFIED (RFC 7232 section 2.3; the two lines follow Graph's
+    ``lastModifiedDateTime``, which housekeeping moves without a change of content)."""
+    return f'"{hashlib.sha256(_semantic(text).encode()).hexdigest()[:32]}"'
 
 
 def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Resource,
@@ -94,7 +92,7 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
     for exception in exceptions:
         original = parse_graph_offset_datetime(exception["originalStart"])
         exception_ids[occurrence_key(original, zone, all_day)] = exception["id"]
-    cancelled = frozenset(_cancelled_keys(master, zone, all_day))
+    cancelled = frozenset(cancelled_keys(master, zone, all_day))
     stamp = master.get("lastModifiedDateTime")
     modified = formatdate(parse_graph_offset_datetime(stamp).timestamp() if stamp
                           else time.time(), usegmt=True)
@@ -105,7 +103,7 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
         # range stays a superset; get_filtered leaves the exact test to Radicale.
         time_range = (time_range[0] - ALL_DAY_SLACK, time_range[1] + ALL_DAY_SLACK)
     return CachedEvent(
-        href=href, uid=resource.uid, event_id=master["id"], etag=etag_for(master, exceptions),
+        href=href, uid=resource.uid, event_id=master["id"], etag=etag_for(resource.text),
         text=resource.text, time_range=time_range, last_modified=modified,
         odata_etag=master.get("@odata.etag"), change_key=master.get("changeKey"), zone=zone,
         all_day=all_day,
@@ -120,7 +118,7 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
         graph_exceptions=tuple(exceptions) if master.get("recurrence") else ())
 
 
-def _cancelled_keys(master: dict, zone: str, all_day: bool):
+def cancelled_keys(master: dict, zone: str, all_day: bool):
     """Occurrence keys of ``cancelledOccurrences`` (``OID.<master id>.<local date>``)."""
     start = parse_graph_datetime(master["start"]).astimezone(tz_for(zone))
     for text in master.get("cancelledOccurrences") or []:
@@ -144,9 +142,6 @@ class CalendarCache:
         self._href_by_id: dict[str, str] = {}
         self.loaded_at: float | None = None  # time.monotonic() of the last refresh
         self.delta_link: str | None = None   # where the next delta round starts
-        # Events the gateway wrote since delta_link was issued: a round that does not mention
-        # one of them cannot be trusted about it (it may have been deleted meanwhile).
-        self.unconfirmed: set[str] = set()
 
     def is_fresh(self, max_age: float) -> bool:
         """Whether the last full listing is younger than ``max_age`` seconds."""
@@ -159,7 +154,6 @@ class CalendarCache:
             self._by_href = {e.href: e for e in entries}
             self._href_by_uid = {e.uid: e.href for e in entries}
             self._href_by_id = {e.event_id: e.href for e in entries}
-            self.unconfirmed = set()
             self.loaded_at = time.monotonic()
 
     def touch(self) -> None:
@@ -182,18 +176,6 @@ class CalendarCache:
             self._by_href[entry.href] = entry
             self._href_by_uid[entry.uid] = entry.href
             self._href_by_id[entry.event_id] = entry.href
-
-    def written(self, entry: CachedEvent) -> None:
-        """Insert an entry the gateway just wrote to Graph."""
-        with self._lock:
-            self.put(entry)
-            self.unconfirmed.add(entry.event_id)
-
-    def take_unconfirmed(self) -> set[str]:
-        """The ids written since the last delta round began, cleared."""
-        with self._lock:
-            ids, self.unconfirmed = self.unconfirmed, set()
-            return ids
 
     def _forget(self, old: CachedEvent) -> None:
         if self._href_by_uid.get(old.uid) == old.href:

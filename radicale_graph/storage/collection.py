@@ -14,11 +14,12 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from .. import translation
+from ..graph import NotFound, PreconditionFailed
 from ..translation import UnsupportedObject
-from . import writer
+from . import conditions, writer
 from .cache import CachedEvent, CalendarCache
 from .directory import CalendarInfo
-from .loader import CalendarLoader, translate
+from .loader import CalendarLoader, is_series_master, translate
 
 logger = logging.getLogger("radicale_graph.storage")
 
@@ -182,18 +183,28 @@ class CalendarCollection(radicale_storage.BaseCollection):
                 for href in hrefs)
 
     def _cold_multiget(self, hrefs: list[str]) -> dict[str, CachedEvent] | None:
-        """Events by href before the calendar was ever listed: ceil(N/20) ``$batch`` requests.
+        """Events by href before the calendar was ever listed: ceil(N/20) ``$batch`` requests,
+        plus ceil(S/20) for the S series masters among them (read by id).
         ``None`` when an href is not found that way (events made outside the gateway carry no
         kept href): the caller then lists the calendar."""
         try:
             found = self._events.find_by_hrefs(hrefs)
         except Exception as exc:
             raise self._storage.report(exc) from None
+        series = [m[0]["id"] for m in found.values() if len(m) == 1 and is_series_master(m[0])]
+        try:
+            by_id = self._events.get_many(series) if series else {}
+        except Exception as exc:
+            raise self._storage.report(exc) from None
         result = {}
         for href, masters in found.items():
             if len(masters) != 1:
                 return None
-            entry = translate(masters[0], list(masters[0].get("exceptionOccurrences") or []),
+            # Lists carry no exceptions or cancellations: series masters read by id.
+            event = by_id.get(masters[0]["id"]) or masters[0]
+            if is_series_master(masters[0]) and by_id.get(masters[0]["id"]) is None:
+                return None
+            entry = translate(event, list(event.get("exceptionOccurrences") or []),
                               self._storage.options.rooms, href=href, owner=self.info.mailbox)
             if entry is None:
                 return None
@@ -231,7 +242,12 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def upload(self, href: str, item: radicale_item.Item):
         """Write one resource to Graph (POST or PATCH plus exceptions) and return the item
         as Graph now holds it. Raises ``UnsupportedObject`` (nothing written) or Graph errors,
-        recorded for the HTTP response."""
+        recorded for the HTTP response.
+
+        Graph gets an If-Match only when the client sent one (:mod:`.conditions`); when
+        Graph's If-Match fails but a fresh read shows the content the client matched (only
+        the changeKey moved), the write is made again with the fresh changeKey. After a
+        partial write the series is read back, so the next GET shows what Graph holds."""
         if not self.info.can_edit:
             raise self._storage.report(PermissionError(
                 f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
@@ -247,11 +263,13 @@ class CalendarCollection(radicale_storage.BaseCollection):
             raise self._storage.report(exc) from None
         try:
             if old is None:
-                master, exceptions = writer.create(self._events, href, text, plan)
+                master, exceptions = writer.create(self._events, href, text, plan,
+                                                   adopt=self._adopt(href))
             else:
-                master, exceptions = writer.update(self._events, old, plan)
+                master, exceptions = self._conditional(
+                    old, lambda entry, tag: writer.update(self._events, entry, plan, tag))
         except Exception as exc:
-            self._cache.invalidate()
+            self._after_failure(exc, old)
             raise self._storage.report(exc) from None
         written = plan.master or next(iter(plan.overrides.values()), {})
         master.setdefault("singleValueExtendedProperties",
@@ -262,10 +280,45 @@ class CalendarCollection(radicale_storage.BaseCollection):
             self._cache.invalidate()
             raise self._storage.report(RuntimeError(
                 f"Graph stored {href} but returned an event the gateway cannot read back"))
-        self._cache.written(entry)
+        self._cache.put(entry)
         self._storage.sync_state.record(self._key, {href: entry.etag})
         old_item = self._item(old) if old else None
         return self._item(entry), old_item
+
+    def _adopt(self, href: str):
+        def adopt(event: dict) -> CachedEvent | None:
+            return translate(event, list(event.get("exceptionOccurrences") or []),
+                             self._storage.options.rooms, href=href, owner=self.info.mailbox)
+        return adopt
+
+    def _conditional(self, entry: CachedEvent, write):
+        """Run ``write(entry, if_match)``: ``if_match`` is the cached ``@odata.etag`` when the
+        client sent If-Match, else ``None``. On Graph's 412 the event is read again: if a
+        client would read the same content (housekeeping moved the changeKey), the write is
+        retried once with the fresh changeKey; otherwise the 412 stands (Outlook changed the
+        event since the client read it)."""
+        if conditions.client_if_match() is None:
+            return write(entry, None)
+        try:
+            return write(entry, entry.odata_etag)
+        except PreconditionFailed:
+            fresh = self._loader.reread(entry.event_id)
+            if fresh is None or fresh.etag != entry.etag:
+                raise
+            return write(fresh, fresh.odata_etag)
+
+    def _after_failure(self, exc: Exception, old: CachedEvent | None) -> None:
+        """Make the cache tell the truth after a failed write: a partial write is read back
+        at once; otherwise the calendar is refreshed on the next read."""
+        event_id = exc.event_id if isinstance(exc, writer.PartialWrite) else None
+        if event_id:
+            try:
+                self._loader.reread(event_id)
+                return
+            except Exception as reread_exc:  # the answer still says what was written
+                logger.warning("reading %s back after a partial write failed: %s", event_id,
+                               reread_exc)
+        self._cache.invalidate()
 
     def delete(self, href: str | None = None) -> None:
         if href is None:
@@ -277,7 +330,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
         if entry is None:
             raise radicale_storage.ComponentNotFoundError(href)
         try:
-            self._events.delete(entry.event_id, entry.odata_etag)
+            self._conditional(entry, lambda e, tag: self._events.delete(e.event_id, tag))
+        except NotFound:
+            self._events.removed_ids.add(entry.event_id)  # already gone: as the client asked
         except Exception as exc:
             self._cache.invalidate()
             raise self._storage.report(exc) from None

@@ -45,12 +45,14 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
     "calendar_list_interval": {"value": "300",
                                "help": "seconds a mailbox's list of calendars is trusted",
                                "type": radicale_config.positive_float},
-    "delta_window": {"value": "365",
-                     "help": "days back and forward tracked by calendarView/delta where Graph "
-                             "offers no per-calendar delta",
+    "delta_window": {"value": "90",
+                     "help": "days back and forward tracked by calendarView/delta (Graph v1.0 "
+                             "tracks changes only in a window; changes outside it are found "
+                             "by the reconciliation listing)",
                      "type": radicale_config.positive_float},
     "full_listing_interval": {"value": "3600",
-                              "help": "seconds between full listings in calendarView mode",
+                              "help": "seconds between reconciliations (a light listing of every "
+                                      "event's id and changeKey)",
                               "type": radicale_config.positive_float},
     "state_folder": {"value": "~/.local/state/radicale-graph",
                      "help": "folder for sync-token state (kept across restarts)",
@@ -73,7 +75,7 @@ class GatewayOptions:
     default_timezone: str
     calendar_list_interval: float = 300.0
     state_folder: str = ""
-    delta_window: float = 365.0
+    delta_window: float = 90.0
     full_listing_interval: float = 3600.0
 
 

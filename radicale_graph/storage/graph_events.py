@@ -1,10 +1,15 @@
 """The Graph requests the storage plugin makes for the events of one calendar.
 
-Paths and query forms follow Graph v1.0: ``/users/{id}/calendars/{id}/events`` (list,
-create), ``/users/{id}/events/{id}`` (get, update, delete), ``/users/{id}/events/{id}/instances``
-(api/event-list-instances.md). Every read asks for UTC times and text bodies
-(``Prefer: outlook.timezone="UTC", outlook.body-content-type="text"``); the Graph client adds
-``Prefer: IdType="ImmutableId"``.
+Paths and query forms follow Graph v1.0 only (never beta): ``/users/{id}/calendars/{id}/events``
+(list, create), ``/users/{id}/events/{id}`` (get, update, delete),
+``/users/{id}/events/{id}/instances`` (api/event-list-instances.md) and
+``/users/{id}/calendars/{id}/calendarView/delta`` (api/event-delta.md). Every read asks for UTC
+times and text bodies (``Prefer: outlook.timezone="UTC", outlook.body-content-type="text"``);
+the Graph client adds ``Prefer: IdType="ImmutableId"``.
+
+``cancelledOccurrences`` and ``exceptionOccurrences`` are "returned only on $select/$expand in a
+Get operation which specifies the ID of a series master event" (resources/event.md): lists ask
+for neither, and series masters are read by id (:meth:`CalendarEvents.get_many`) to learn them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from ..graph import GraphClient
+from ..graph import GraphClient, GraphError, error_from_response
 from ..translation import extended
 from ..translation.graph_to_ical import GRAPH_FIELDS
 
@@ -22,14 +27,30 @@ PREFER_READ = 'outlook.timezone="UTC", outlook.body-content-type="text"'
 # that many so a calendar costs as few round trips as Graph allows.
 PAGE_SIZE = 1000
 INSTANCE_FIELDS = "id,type,originalStart,start,end,seriesMasterId"
+# What the light listing of a reconciliation asks for (api/event-list.md, $select).
+KEY_FIELDS = "id,type,changeKey"
+# Returned only in a GET of a series master by id (resources/event.md).
+BY_ID_ONLY = ("cancelledOccurrences",)
 
 
 def _select() -> str:
+    """``$select`` of a GET by id: every field translation reads."""
     return ",".join(GRAPH_FIELDS)
 
 
+def _list_select() -> str:
+    """``$select`` of a list: the same without the fields Graph returns only by id."""
+    return ",".join(f for f in GRAPH_FIELDS if f not in BY_ID_ONLY)
+
+
 def _expand() -> str:
+    """``$expand`` of a GET by id: the kept extended properties and the exceptions."""
     return f"{extended.expand_filter()},exceptionOccurrences"
+
+
+def is_duplicate_transaction(exc: GraphError) -> bool:
+    """Whether a create was refused because its ``transactionId`` was used before."""
+    return exc.status in (400, 409) and exc.code == "ErrorDuplicateTransactionId"
 
 
 class CalendarEvents:
@@ -42,33 +63,41 @@ class CalendarEvents:
         self.mailbox = mailbox
         self.calendar_id = calendar_id
         self._user = f"/users/{quote(mailbox, safe='@')}"
+        # Ids this gateway DELETEd (events, and occurrences it cancelled): their @removed in a
+        # delta round is expected, and they are never read back by id (deleted items stay
+        # readable by id in Deleted Items).
+        self.removed_ids: set[str] = set()
 
     def _headers(self, **extra: str) -> dict:
         return {"Prefer": PREFER_READ, **extra}
 
     def list_masters(self) -> Iterator[dict]:
-        """Every single event and series master of the calendar, with exceptions expanded
-        and the gateway's extended properties (Graph lists no occurrences here)."""
+        """Every single event and series master of the calendar with the gateway's extended
+        properties (Graph lists no occurrences here, and no exceptions or cancellations:
+        read series masters by id for those)."""
         path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
-        params = {"$select": _select(), "$expand": _expand(), "$top": str(PAGE_SIZE)}
+        params = {"$select": _list_select(), "$expand": extended.expand_filter(),
+                  "$top": str(PAGE_SIZE)}
         return self.client.iter_pages(path, mailbox=self.mailbox, operation="list events",
                                       params=params, headers=self._headers())
 
-    def delta_pages(self, link: str | None = None) -> Iterator[dict]:
-        """Pages of a delta round over this calendar (``/calendars/{id}/events/delta``;
-        api/event-delta.md): from ``link`` (a deltaLink) or, without it, a new round listing
-        every event. The last page carries ``@odata.deltaLink``. Raises ``GraphError``; a
-        410 means the token expired and a full listing is needed."""
-        path = link or f"{self._user}/calendars/{quote(self.calendar_id)}/events/delta"
-        headers = {"Prefer": f"{PREFER_READ}, odata.maxpagesize={PAGE_SIZE}"}
-        return self.client.iter_page_bodies(path, mailbox=self.mailbox,
-                                            operation="track changes", headers=headers)
+    def list_keys(self) -> Iterator[dict]:
+        """``{"id", "type", "changeKey"}`` of every single event and series master of the
+        calendar: the light listing that tells what exists and what changed (a folder's
+        listing, unlike a GET by id, never shows an event moved to Deleted Items)."""
+        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        params = {"$select": KEY_FIELDS, "$top": str(PAGE_SIZE)}
+        return self.client.iter_pages(path, mailbox=self.mailbox, operation="list events",
+                                      params=params, headers=self._headers())
 
     def view_delta_pages(self, start: dt.datetime, end: dt.datetime,
                          link: str | None = None) -> Iterator[dict]:
-        """Pages of a ``calendarView/delta`` round over [start, end) (UTC; api/event-delta.md):
-        occurrences, exceptions and single events in the window, ``@removed`` for those gone
-        or moved out. From ``link`` (a deltaLink) when given."""
+        """Pages of a ``calendarView/delta`` round over [start, end) (UTC; api/event-delta.md,
+        concepts/delta-query-events.md): occurrences, exceptions and single events in the
+        window (never series masters; no ``$select``), ``@removed`` for those deleted, gone
+        out of the window or changed outside it. From ``link`` (a deltaLink, which holds the
+        window) when given. Raises ``GraphError``; 410 ``syncStateNotFound`` means the token
+        expired and the calendar must be listed again."""
         if link is None:
             path = f"{self._user}/calendars/{quote(self.calendar_id)}/calendarView/delta"
             params = {"startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -81,11 +110,11 @@ class CalendarEvents:
                                             headers=headers)
 
     def get_many(self, event_ids: list[str]) -> dict[str, dict | None]:
-        """Several events by id through ``$batch`` (20 per request, json-batching.md):
-        id -> event, or ``None`` when Graph answers 404. Raises ``GraphError`` for other
+        """Several events by id through ``$batch`` (20 per request, json-batching.md), series
+        masters with ``cancelledOccurrences`` and ``exceptionOccurrences``: id -> event, or
+        ``None`` when Graph answers 404. A 200 does not prove the event is still in this
+        calendar (deleted items stay readable by id). Raises ``GraphError`` for other
         failures."""
-        from ..graph import error_from_response
-
         query = f"$select={_select()}&$expand={_expand()}"
         requests = [{"id": str(n), "method": "GET",
                      "url": f"{self._user}/events/{quote(event_id)}?{query}",
@@ -105,14 +134,14 @@ class CalendarEvents:
         return result
 
     def find_by_hrefs(self, hrefs: list[str]) -> dict[str, list[dict]]:
-        """Events whose kept href is one of ``hrefs``, through ``$batch``: href -> events."""
-        from ..graph import error_from_response
-
+        """Events of this calendar whose kept href is one of ``hrefs``, through ``$batch``
+        (folder-scoped lists, so deleted events are not found): href -> events, without
+        exceptions or cancellations (read series masters by id for those)."""
         path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
         requests = []
         for n, href in enumerate(hrefs):
-            query = (f"$filter={quote(extended.href_filter(href))}&$select={_select()}"
-                     f"&$expand={_expand()}")
+            query = (f"$filter={quote(extended.href_filter(href))}&$select={_list_select()}"
+                     f"&$expand={quote(extended.expand_filter())}")
             requests.append({"id": str(n), "method": "GET", "url": f"{path}?{query}",
                              "headers": {"Prefer": PREFER_READ}})
         found: dict[str, list[dict]] = {}
@@ -134,7 +163,9 @@ class CalendarEvents:
 
     def create(self, body: dict, transaction_id: str) -> dict:
         """POST a new event; ``transaction_id`` makes a retried POST idempotent
-        (api/user-post-events.md, transactionId)."""
+        (resources/event.md, transactionId). Graph refuses a used ``transactionId`` for good,
+        also after its event was deleted: 400 (some tenants 409) ``ErrorDuplicateTransactionId``
+        (see :func:`is_duplicate_transaction`)."""
         body = {**body, "transactionId": transaction_id}
         response = self.client.request(
             "POST", f"{self._user}/calendars/{quote(self.calendar_id)}/events",
@@ -143,8 +174,9 @@ class CalendarEvents:
         return response.body or {}
 
     def update(self, event_id: str, body: dict, odata_etag: str | None = None) -> dict:
-        """PATCH an event (or instance); If-Match with the known ``@odata.etag`` so a change
-        made meanwhile in Outlook is not overwritten (Graph answers 412)."""
+        """PATCH an event (or instance); with ``odata_etag``, If-Match so a change made
+        meanwhile in Outlook is not overwritten (Graph answers 412 ``ErrorIrresolvableConflict``;
+        api/event-update.md)."""
         headers = self._headers(**({"If-Match": odata_etag} if odata_etag else {}))
         response = self.client.request(
             "PATCH", f"{self._user}/events/{quote(event_id)}", mailbox=self.mailbox,
@@ -157,6 +189,7 @@ class CalendarEvents:
         headers = {"If-Match": odata_etag} if odata_etag else {}
         self.client.request("DELETE", f"{self._user}/events/{quote(event_id)}",
                             mailbox=self.mailbox, operation=operation, headers=headers)
+        self.removed_ids.add(event_id)
 
     def respond(self, event_id: str, action: str) -> None:
         """The mailbox owner's reply to a meeting: ``action`` is ``accept``, ``decline`` or

@@ -1,23 +1,40 @@
-"""Keeping one calendar's cache current from Graph with the fewest requests.
+"""Keeping one calendar's cache current from Graph v1.0 with the fewest requests.
 
-The first read lists the calendar (pages of up to 1,000 events with ``$select`` and
-``$expand``) after opening a delta round (api/event-delta.md) whose ``deltaLink`` marks the
-moment the listing began. Later, when the cache is older than ``refresh_interval``, one delta
-round (plus its pages) reports what changed; changed events are read back 20 per ``$batch``
-(json-batching.md), deleted ones dropped.
+Graph v1.0 tracks changes only through ``calendarView/delta`` over a window
+(api/event-delta.md, concepts/delta-query-events.md; per-calendar ``/events/delta`` is beta
+only, and the gateway never uses it). A round returns single events, occurrences and
+exceptions, never series masters, and reports ``@removed`` for deletions, for events that left
+the window and for events added or changed outside it. Series masters' ``cancelledOccurrences``
+and ``exceptionOccurrences`` come only from a GET of the master by id (resources/event.md).
+Deleted events stay readable by id for a while (they sit in Deleted Items), so a read by id
+never proves an event is still in its calendar; only a listing of the calendar does.
 
-Delta per calendar (``/calendars/{id}/events/delta``) is documented for beta; where Graph
-refuses it, the loader tracks ``calendarView/delta`` over a window around today
-(``delta_window`` days back and forward) and lists the whole calendar again every
-``full_listing_interval`` seconds for changes outside the window. A refused or expired delta
-token (410) falls back to a full listing. Every change is stamped in the
-:class:`~.sync_state.SyncState` for sync-collection.
+What the loader does:
+
+* **First read (listing):** open a ``calendarView/delta`` round over ``delta_window`` days
+  back and forward (its first page fixes the moment it tracks from), list the calendar's
+  single events and masters (pages of 1,000 with every field), and read the series masters
+  by id, 20 per ``$batch``, for their exceptions and cancellations.
+* **Each refresh (``refresh_interval``):** one delta round. Reported single events whose
+  ``changeKey`` is new, and the masters of reported occurrences and exceptions, are read by id
+  (20 per ``$batch``). ``@removed`` the gateway did not cause itself, and every
+  ``full_listing_interval`` seconds, trigger a **reconciliation**: the light listing
+  (``id``, ``type``, ``changeKey`` of every event, 1,000 per page) tells which events are gone
+  and which changed anywhere in time (far past and far future included); changed ones are
+  read by id.
+* An expired token (410 ``syncStateNotFound``) or a refused one leads to a new listing; a
+  calendar whose delta Graph refuses is kept current by reconciliations alone.
+* A content-identical re-read (only ``changeKey`` or ``lastModifiedDateTime`` moved) keeps the
+  text and ETag clients hold.
+
+Every change is stamped in the :class:`~.sync_state.SyncState` for sync-collection.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from dataclasses import replace
 
@@ -29,6 +46,12 @@ from .paths import default_href
 from .sync_state import SyncState
 
 logger = logging.getLogger("radicale_graph.storage")
+
+# A delta round's window is fixed in its token; open a new round when it is this old.
+WINDOW_REOPEN = 86400.0  # seconds
+# More changed single events than this in one reconciliation: list them instead of by id.
+RELIST_THRESHOLD = 200
+SERIES_TYPES = (None, "singleInstance", "seriesMaster")
 
 
 def translate(master: dict, exceptions: list[dict], rooms: frozenset[str],
@@ -48,13 +71,20 @@ def translate(master: dict, exceptions: list[dict], rooms: frozenset[str],
     return entry_from_graph(master, exceptions, resource, href)
 
 
-class CalendarLoader:
-    """Refreshes ``cache`` for the calendar behind ``events``; ``key`` names it in ``state``."""
+def is_series_master(event: dict) -> bool:
+    """Whether a listed Graph event is a series master (read it by id for its exceptions)."""
+    return event.get("type") == "seriesMaster" or bool(event.get("recurrence"))
 
-    MODES = ("events", "view", "none")  # tried in this order
+
+class CalendarLoader:
+    """Refreshes ``cache`` for the calendar behind ``events``; ``key`` names it in ``state``.
+
+    ``delta_window``: days tracked by ``calendarView/delta`` before and after now;
+    ``full_listing_interval``: seconds between reconciliations. Methods raise the Graph
+    client's ``GraphError`` subclasses; the caller holds the calendar's listing lock."""
 
     def __init__(self, events: CalendarEvents, cache: CalendarCache, state: SyncState,
-                 key: str, rooms: frozenset[str], delta_window: float = 365.0,
+                 key: str, rooms: frozenset[str], delta_window: float = 90.0,
                  full_listing_interval: float = 3600.0) -> None:
         self.events = events
         self.owner = events.mailbox
@@ -62,104 +92,207 @@ class CalendarLoader:
         self.state = state
         self.key = key
         self.rooms = rooms
-        self.mode = "events"
         self.delta_window = dt.timedelta(days=delta_window)
         self.full_listing_interval = full_listing_interval
-        self._listed_at = 0.0
+        self.delta_supported = True
+        self._listed_at = 0.0       # monotonic time of the last listing or reconciliation
+        self._window_opened = 0.0   # monotonic time the delta round's window was opened
+        self._lock = threading.Lock()
+        # Occurrence or exception id -> its series master (learnt from delta items).
+        self._series_of: dict[str, str] = {}
 
+    # -- entry points ------------------------------------------------------------------
     def refresh(self) -> None:
-        """Bring the cache up to date now (the caller holds the calendar's listing lock)."""
+        """Bring the cache up to date now."""
         started = time.monotonic()
-        due = self.mode != "events" and started - self._listed_at > self.full_listing_interval
-        if self.cache.delta_link and not due:
+        if not self.cache.loaded or (self.delta_supported and (
+                self.cache.delta_link is None
+                or started - self._window_opened > WINDOW_REOPEN)):
+            self._full_listing()
+            logger.debug("listed %s: %d events in %.0f ms", self.key, len(self.cache.hrefs()),
+                         (time.monotonic() - started) * 1000)
+            return
+        stale: set[str] = set()
+        unexplained = False
+        if self.delta_supported:
             try:
-                self._apply_delta(self.cache.delta_link)
-                return
+                stale, unexplained = self._delta_round(self.cache.delta_link)
             except GraphError as exc:
-                if exc.status not in (400, 404, 410, 501):
+                if exc.status not in (400, 404, 410):
                     raise
                 logger.info("delta token for %s refused (%s): listing again", self.key, exc)
-        self._full_listing()
-        self._listed_at = time.monotonic()
-        logger.debug("listed %s (%s delta): %d events in %.0f ms", self.key, self.mode,
-                     len(self.cache.hrefs()), (time.monotonic() - started) * 1000)
+                self._full_listing()
+                return
+        if (unexplained or not self.delta_supported
+                or started - self._listed_at > self.full_listing_interval):
+            self._reconcile(stale)
+        elif stale:
+            self._read(stale, listed=None)
+        self.cache.touch()
 
+    def _removed_here(self, event_id: str) -> bool:
+        """Whether the gateway deleted this event, or the series of this occurrence, or
+        cancelled this occurrence itself (``CalendarEvents.removed_ids``)."""
+        removed = self.events.removed_ids
+        with self._lock:
+            master = self._series_of.get(event_id)
+        return event_id in removed or (master is not None and master in removed)
+
+    def reread(self, event_id: str) -> CachedEvent | None:
+        """Read one event of this calendar by id now (after a failed or partial write) and
+        put what Graph holds into the cache, keeping text and ETag when the content a client
+        reads is unchanged. Returns the entry, or ``None`` when Graph no longer has it (the
+        entry is then dropped)."""
+        old = self.cache.by_event_id(event_id)
+        master = self.events.get_many([event_id]).get(event_id)
+        if master is None:
+            if old is not None:
+                self.cache.remove(old.href)
+                self.state.record(self.key, {}, removed={old.href})
+            return None
+        updates: dict[str, str] = {}
+        gone: set[str] = set()
+        entry = self._install(master, old, self.cache.hrefs(), updates, gone)
+        if updates or gone:
+            self.state.record(self.key, updates, removed=gone)
+        return entry
+
+    # -- listing -----------------------------------------------------------------------
     def _full_listing(self) -> None:
-        link = None
-        while self.mode != "none":
-            try:
-                link = self._open_round()
-                break
-            except GraphError as exc:
-                if exc.status not in (400, 404, 405, 501):
-                    raise
-                following = self.MODES[self.MODES.index(self.mode) + 1]
-                logger.info("Graph refused %s delta for %s (%s): using %s", self.mode,
-                            self.key, exc, following)
-                self.mode = following
+        """Open a delta round, list every single event and master, read masters by id."""
+        opened = threading.Event()
+        round_result: dict = {}
+        worker = None
+        if self.delta_supported:
+            worker = threading.Thread(target=self._open_round, args=(opened, round_result),
+                                      name=f"delta {self.key}", daemon=True)
+            worker.start()
+            opened.wait()  # the round's first page fixes where it tracks from
+        listed = list(self.events.list_masters())
+        masters = [e["id"] for e in listed if is_series_master(e)]
+        by_id = self.events.get_many(masters) if masters else {}
+        if worker is not None:
+            worker.join()
+            error = round_result.get("error")
+            if isinstance(error, GraphError) and error.status in (400, 404, 405, 501):
+                logger.info("Graph refused calendarView/delta for %s (%s): reconciling by "
+                            "listing every %.0f s", self.key, error, self.full_listing_interval)
+                self.delta_supported = False
+            elif error is not None:
+                raise error
+        old_by_id = {e.event_id: e for e in self.cache.entries()}
         entries: list[CachedEvent] = []
         taken: set[str] = set()
-        for master in self.events.list_masters():
-            entry = translate(master, list(master.get("exceptionOccurrences") or []),
-                              self.rooms, taken=taken, owner=self.owner)
-            if entry is not None:
-                entries.append(entry)
-                taken.add(entry.href)
+        for event in listed:
+            if is_series_master(event):
+                event = by_id.get(event["id"]) or event
+            old = old_by_id.get(event["id"])
+            entry = translate(event, list(event.get("exceptionOccurrences") or []),
+                              self.rooms, href=old.href if old else None, taken=taken,
+                              owner=self.owner)
+            if entry is None:
+                continue
+            if old is not None and old.same_content(entry):
+                entry = _keep_text(entry, old)
+            entries.append(entry)
+            taken.add(entry.href)
         self.cache.replace_all(entries)
-        self.cache.delta_link = link
+        self.cache.delta_link = round_result.get("link")
+        now = time.monotonic()
+        self._listed_at = now
+        if self.delta_supported:
+            self._window_opened = now
+        with self._lock:
+            self._series_of = round_result.get("series_of") or {}
         self.state.record(self.key, {e.href: e.etag for e in entries}, complete=True)
 
-    def _open_round(self) -> str | None:
-        """Run a delta round to its end and return its deltaLink (its items are not needed:
-        the listing that follows reads the same events with every property)."""
-        link = None
-        for page in self._pages(None):
-            link = page.get("@odata.deltaLink") or link
-        return link
-
-    def _pages(self, link: str | None):
-        if self.mode == "view":
+    def _open_round(self, opened: threading.Event, result: dict) -> None:
+        """Run a new delta round to its end (in a thread): its deltaLink and which series
+        each occurrence belongs to go into ``result`` (``error`` if Graph refused)."""
+        try:
             now = dt.datetime.now(dt.UTC)
-            return self.events.view_delta_pages(now - self.delta_window,
-                                                now + self.delta_window, link)
-        return self.events.delta_pages(link)
+            series_of: dict[str, str] = {}
+            link = None
+            for page in self.events.view_delta_pages(now - self.delta_window,
+                                                     now + self.delta_window, None):
+                opened.set()
+                for item in page.get("value") or []:
+                    if item.get("seriesMasterId") and item.get("id"):
+                        series_of[item["id"]] = item["seriesMasterId"]
+                link = page.get("@odata.deltaLink") or link
+            result.update(link=link, series_of=series_of)
+        except Exception as exc:  # reported by the listing thread
+            result["error"] = exc
+        finally:
+            opened.set()
 
-    def _apply_delta(self, link: str) -> None:
-        changed: dict[str, str | None] = {}  # event id -> changeKey reported
-        removed: set[str] = set()
-        unconfirmed = self.cache.take_unconfirmed()
+    # -- delta -------------------------------------------------------------------------
+    def _delta_round(self, link: str) -> tuple[set[str], bool]:
+        """Follow one delta round from ``link``. Returns (ids of events to read by id,
+        whether an ``@removed`` needs a reconciliation to be understood)."""
+        stale: set[str] = set()
+        unexplained = False
         next_link = link
-        for page in self._pages(link):
+        for page in self.events.view_delta_pages(None, None, link):
             for item in page.get("value") or []:
                 event_id = item.get("id")
                 if not event_id:
                     continue
                 if "@removed" in item:
-                    if self.mode == "view" and self.cache.by_event_id(event_id) is None:
-                        # An occurrence left the window or was cancelled: which series it
-                        # belongs to is not said, so read the calendar again.
-                        self.cache.take_unconfirmed()
-                        self._full_listing()
-                        self._listed_at = time.monotonic()
-                        return
-                    removed.add(event_id)
-                    changed.pop(event_id, None)
-                else:
-                    changed[item.get("seriesMasterId") or event_id] = item.get("changeKey")
-                    removed.discard(event_id)
+                    if not self._removed_here(event_id):
+                        # Deleted, left the window, or changed outside it: only a listing
+                        # of the calendar can tell (api/event-delta.md).
+                        unexplained = True
+                    continue
+                master_id = item.get("seriesMasterId")
+                if master_id:
+                    with self._lock:
+                        self._series_of[event_id] = master_id
+                    stale.add(master_id)
+                    continue
+                if item.get("type") == "seriesMaster":
+                    stale.add(event_id)
+                    continue
+                cached = self.cache.by_event_id(event_id)
+                if cached is None or cached.change_key != item.get("changeKey"):
+                    stale.add(event_id)
             next_link = page.get("@odata.deltaLink") or next_link
-        stale = [event_id for event_id, change_key in changed.items()
-                 if not self._current(event_id, change_key)]
-        # Written through the gateway but not reported: read them to know (404 = deleted).
-        stale += sorted(unconfirmed - set(changed) - removed)
-        fetched = self.events.get_many(stale) if stale else {}
-        updates: dict[str, str] = {}
-        gone: set[str] = set()
-        for event_id in removed:
-            entry = self.cache.by_event_id(event_id)
-            if entry is not None:
+        self.cache.delta_link = next_link
+        return {i for i in stale if not self._removed_here(i)}, unexplained
+
+    def _reconcile(self, stale: set[str]) -> None:
+        """The light listing: drop events the calendar no longer holds, read by id those
+        new or changed (and ``stale``, when still listed)."""
+        listed = {e["id"]: e for e in self.events.list_keys() if e.get("id")}
+        gone = set()
+        for entry in self.cache.entries():
+            if entry.event_id not in listed:
                 self.cache.remove(entry.href)
                 gone.add(entry.href)
+        changed = {i for i, e in listed.items()
+                   if (c := self.cache.by_event_id(i)) is None or c.change_key != e.get(
+                       "changeKey")}
+        wanted = (changed | stale) & set(listed)
+        singles = [i for i in wanted if not is_series_master(listed[i])]
+        if gone:
+            self.state.record(self.key, {}, removed=gone)
+        if len(singles) > RELIST_THRESHOLD:
+            self._full_listing()
+            return
+        if wanted:
+            self._read(wanted, listed=set(listed))
+        self._listed_at = time.monotonic()
+
+    def _read(self, event_ids: set[str], listed: set[str] | None) -> None:
+        """Read events by id and install them. ``listed``: ids the calendar's listing just
+        showed (``None`` when they come from delta items, which are in the calendar)."""
+        wanted = sorted(i for i in event_ids
+                        if not self._removed_here(i) or (listed is not None and i in listed))
+        if not wanted:
+            return
+        fetched = self.events.get_many(wanted)
+        updates: dict[str, str] = {}
+        gone: set[str] = set()
         taken = self.cache.hrefs()
         for event_id, master in fetched.items():
             old = self.cache.by_event_id(event_id)
@@ -168,28 +301,32 @@ class CalendarLoader:
                     self.cache.remove(old.href)
                     gone.add(old.href)
                 continue
-            if master.get("type") not in (None, "singleInstance", "seriesMaster"):
+            if master.get("type") not in SERIES_TYPES:
                 continue
-            entry = translate(master, list(master.get("exceptionOccurrences") or []),
-                              self.rooms, href=old.href if old else None,
-                              taken=taken - ({old.href} if old else set()), owner=self.owner)
-            if entry is None:
-                continue
-            if old is not None and old.same_content(entry):
-                # Only Graph's bookkeeping moved (e.g. the changeKey after the gateway's own
-                # exception writes): keep what clients hold, text and ETag alike.
-                entry = replace(entry, text=old.text, etag=old.etag,
-                                last_modified=old.last_modified)
-                self.cache.put(entry)
-                continue
-            self.cache.put(entry)
-            taken.add(entry.href)
-            updates[entry.href] = entry.etag
-        self.cache.delta_link = next_link
-        self.cache.touch()
+            self._install(master, old, taken, updates, gone)
         if updates or gone:
             self.state.record(self.key, updates, removed=gone)
 
-    def _current(self, event_id: str, change_key: str | None) -> bool:
-        entry = self.cache.by_event_id(event_id)
-        return bool(entry is not None and change_key and entry.change_key == change_key)
+    def _install(self, master: dict, old: CachedEvent | None, taken: set[str],
+                 updates: dict[str, str], gone: set[str]) -> CachedEvent | None:
+        entry = translate(master, list(master.get("exceptionOccurrences") or []), self.rooms,
+                          href=old.href if old else None,
+                          taken=taken - ({old.href} if old else set()), owner=self.owner)
+        if entry is None:
+            return None
+        if old is not None and old.same_content(entry):
+            # Only Graph's bookkeeping moved: keep what clients hold, text and ETag alike.
+            entry = _keep_text(entry, old)
+            self.cache.put(entry)
+            return entry
+        if old is not None and old.href != entry.href:
+            gone.add(old.href)
+        self.cache.put(entry)
+        taken.add(entry.href)
+        updates[entry.href] = entry.etag
+        return entry
+
+
+def _keep_text(entry: CachedEvent, old: CachedEvent) -> CachedEvent:
+    return replace(entry, href=old.href, text=old.text, etag=old.etag,
+                   last_modified=old.last_modified)

@@ -7,8 +7,18 @@ PATCHed (RECURRENCE-ID). Only the differences from what Graph already holds are 
 the result is assembled from Graph's answers without reading the series again, so a PUT of a
 series with k exceptions costs at most 1 + k requests plus one instances lookup.
 
-A failure after the first write either rolls the create back or is reported as a
-:class:`PartialWrite` naming what was and was not applied.
+Everything Graph could refuse is checked before the first write: translation refuses what
+Graph cannot hold (RFC 5545 constructs, occurrences crossing their neighbours), and the
+instances an EXDATE or RECURRENCE-ID names are looked up before the master is touched. A
+failure after the first write either rolls the create back or is reported as a
+:class:`PartialWrite` naming what was and was not applied; the caller then reads the series
+back so the next GET shows exactly what Graph holds.
+
+Creates are idempotent: ``transactionId`` is derived from (calendar, href, text), so a POST
+retried after a lost answer is refused with ``ErrorDuplicateTransactionId`` and the event it
+made is found by its kept href and adopted. A used ``transactionId`` stays used after its event
+was deleted (resources/event.md; notes: "a used transactionId stays used"), so a re-create of
+the same text at the same href (an undo) that finds no event POSTs again with a fresh one.
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import uuid
+from collections.abc import Callable
 
 from ..graph import GraphError
 from ..translation import kept
@@ -28,8 +40,8 @@ from ..translation.timezones import (
     parse_graph_offset_datetime,
     zone,
 )
-from .cache import CachedEvent
-from .graph_events import CalendarEvents
+from .cache import CachedEvent, cancelled_keys
+from .graph_events import CalendarEvents, is_duplicate_transaction
 
 logger = logging.getLogger("radicale_graph.storage")
 
@@ -47,10 +59,13 @@ REPLIES = {"ACCEPTED": ("accept", "accepted"), "DECLINED": ("decline", "declined
 class PartialWrite(Exception):
     """Graph accepted part of a resource's writes and refused the rest.
 
-    ``cause`` is the Graph error. The message is meant for the CalDAV client and the admin."""
+    ``cause`` is the Graph error (or the refusal met after the first write); ``event_id`` the
+    Graph event that was written, or ``None`` when nothing of it remains (rolled back). The
+    message is meant for the CalDAV client and the admin."""
 
-    def __init__(self, what: str, cause: GraphError) -> None:
+    def __init__(self, what: str, cause: Exception, event_id: str | None = None) -> None:
         self.cause = cause
+        self.event_id = event_id
         super().__init__(f"{what}; Graph refused the rest: {cause}")
 
 
@@ -61,44 +76,75 @@ def transaction_id(calendar_id: str, href: str, text: str) -> str:
     return f"radicale-graph-{digest[:40]}"
 
 
-def create(api: CalendarEvents, href: str, text: str, plan: EventPlan):
+Adopt = Callable[[dict], "CachedEvent | None"]
+
+
+def create(api: CalendarEvents, href: str, text: str, plan: EventPlan, adopt: Adopt):
     """POST the event and apply its exceptions. Returns ``(master, exceptions)`` as Graph
-    holds them. On a failure after the POST the new event is deleted again and
-    :class:`PartialWrite` is raised (saying whether the rollback worked)."""
-    master = api.create(plan.master, transaction_id(api.calendar_id, href, text))
+    holds them. ``adopt(event)`` turns an event found by its kept href (a POST of ours whose
+    answer was lost) into a cache entry, which is then updated to ``plan``. On a failure after
+    the POST the new event is deleted again and :class:`PartialWrite` is raised (saying
+    whether the rollback worked)."""
+    txn = transaction_id(api.calendar_id, href, text)
+    try:
+        master = api.create(plan.master, txn)
+    except GraphError as exc:
+        if not is_duplicate_transaction(exc):
+            raise
+        found = api.find_by_hrefs([href]).get(href) or []
+        if found:
+            # Our own POST went through but its answer was lost: the event is there.
+            full = api.get_many([found[0]["id"]]).get(found[0]["id"]) or found[0]
+            entry = adopt(full)
+            if entry is not None:
+                logger.info("%s: adopting event %s created by an earlier POST", href,
+                            full["id"])
+                return update(api, entry, plan, None)
+        # The transactionId belonged to an event since deleted (an undo): a fresh one.
+        master = api.create(plan.master, f"{txn}-{uuid.uuid4().hex[:12]}")
     if not plan.is_series or not (plan.cancelled or plan.overrides):
         return master, []
     try:
         return _apply_exceptions(api, master, plan, {}, frozenset())
-    except GraphError as exc:
+    except (GraphError, UnsupportedObject) as exc:
         try:
             api.delete(master["id"], operation="roll back event")
         except GraphError:
             raise PartialWrite(f"the series {plan.uid!r} was created but its exceptions were "
-                               f"not all applied, and removing it again failed", exc) from exc
-        raise PartialWrite(f"the series {plan.uid!r} was not stored (rolled back)", exc) from exc
+                               f"not all applied, and removing it again failed", exc,
+                               master["id"]) from exc
+        raise PartialWrite(f"the series {plan.uid!r} was not stored (rolled back)",
+                           exc) from exc
 
 
-def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
+def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan, if_match: str | None):
     """PATCH the master and change exactly the exceptions that differ from ``entry``.
-    Returns ``(master, exceptions)``. Raises :class:`UnsupportedObject` before writing when the
-    change needs what Graph cannot do (restoring a cancelled occurrence), and
+    ``if_match``: the ``@odata.etag`` to send as If-Match on the first write (``None``: an
+    unconditional write, as the client asked). Returns ``(master, exceptions)``. Raises
+    :class:`UnsupportedObject` before writing when the change needs what Graph cannot do
+    (restoring a cancelled occurrence, an EXDATE or RECURRENCE-ID naming no occurrence),
+    ``PreconditionFailed`` (nothing written) when Graph's If-Match fails, and
     :class:`PartialWrite` when Graph refuses a step after the master was changed."""
     if not entry.is_organizer:
-        return _update_invitation(api, entry, plan)
+        return _update_invitation(api, entry, plan, if_match)
     if plan.master is None:
         return _update_overrides(api, entry, plan)
+    reshaped = plan.is_series and _reshaped(entry, plan)
     restored = set(entry.cancelled) - set(plan.cancelled)
-    if plan.is_series and restored and not _reshaped(entry, plan):
+    if plan.is_series and restored and not reshaped:
         raise UnsupportedObject("removal of EXDATE " + ", ".join(sorted(restored)),
                                 "Graph cannot restore a cancelled occurrence")
-    master = api.update(entry.event_id, dict(plan.master), entry.odata_etag)
-    if not plan.is_series:
-        return master, []
     known = {e["id"]: e for e in entry.graph_exceptions}
     cancelled = entry.cancelled
     exception_ids = dict(entry.exceptions)
-    if (exception_ids or cancelled) and _reshaped(entry, plan):
+    ids = None
+    if plan.is_series and not reshaped:
+        # Every instance a later step needs, looked up before the first write.
+        ids, cancelled = _lookup(api, entry.event_id, plan, exception_ids, cancelled)
+    master = api.update(entry.event_id, dict(plan.master), if_match)
+    if not plan.is_series:
+        return master, []
+    if (exception_ids or cancelled) and reshaped:
         # Exchange rebuilt the series: learn what survived before changing exceptions.
         fresh = api.get(master["id"])
         master, known = fresh, {e["id"]: e for e in fresh.get("exceptionOccurrences") or []}
@@ -107,13 +153,17 @@ def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
     else:
         master["cancelledOccurrences"] = list((entry.graph_master or {}).get(
             "cancelledOccurrences") or [])
+        master["cancelledOccurrences"] = sorted(
+            set(master["cancelledOccurrences"])
+            | {_oid(master["id"], k, plan) for k in cancelled - entry.cancelled})
     if not (plan.cancelled or plan.overrides or exception_ids):
         return master, []
     try:
-        return _apply_exceptions(api, master, plan, exception_ids, cancelled, known)
-    except GraphError as exc:
-        raise PartialWrite(f"the series {plan.uid!r} was updated but not all of its "
-                           f"exceptions", exc) from exc
+        return _apply_exceptions(api, master, plan, exception_ids, cancelled, known, ids)
+    except (GraphError, UnsupportedObject) as exc:
+        raise PartialWrite(f"the series {plan.uid!r} was updated (its master: subject, times, "
+                           f"pattern) but not all of its exceptions", exc,
+                           entry.event_id) from exc
 
 
 def _reshaped(entry: CachedEvent, plan: EventPlan) -> bool:
@@ -124,7 +174,8 @@ def _reshaped(entry: CachedEvent, plan: EventPlan) -> bool:
                for group in ("RRULE", "END"))
 
 
-def _update_invitation(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
+def _update_invitation(api: CalendarEvents, entry: CachedEvent, plan: EventPlan,
+                       if_match: str | None):
     """The owner's copy of someone else's meeting: only personal fields change (PATCH), and
     a changed PARTSTAT of the owner becomes accept, decline or tentativelyAccept. The
     meeting's own content belongs to its organizer and is left as Exchange holds it."""
@@ -138,7 +189,7 @@ def _update_invitation(api: CalendarEvents, entry: CachedEvent, plan: EventPlan)
     if any(have.get(pid) != value for pid, value in wanted.items()):
         body["singleValueExtendedProperties"] = source["singleValueExtendedProperties"]
     if body:
-        master.update(api.update(entry.event_id, body, entry.odata_etag))
+        master.update(api.update(entry.event_id, body, if_match))
     reply = REPLIES.get((plan.owner_partstat or "").upper())
     current = (master.get("responseStatus") or {}).get("response")
     if reply and current != reply[1]:
@@ -148,7 +199,7 @@ def _update_invitation(api: CalendarEvents, entry: CachedEvent, plan: EventPlan)
             if not body:
                 raise
             raise PartialWrite(f"your copy of {plan.uid!r} was updated but your reply "
-                               f"({reply[0]}) was not sent", exc) from exc
+                               f"({reply[0]}) was not sent", exc, entry.event_id) from exc
         master["responseStatus"] = {"response": reply[1], "time": dt.datetime.now(
             UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     return master, list(entry.graph_exceptions)
@@ -160,11 +211,13 @@ def _update_overrides(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
     master = dict(entry.graph_master or {"id": entry.event_id})
     known = {e["id"]: e for e in entry.graph_exceptions}
     touched = {k: i for k, i in entry.exceptions.items() if k in plan.overrides}
+    ids, cancelled = _lookup(api, entry.event_id, plan, touched, entry.cancelled)
     try:
-        master, exceptions = _apply_exceptions(api, master, plan, touched, entry.cancelled,
-                                               known)
-    except GraphError as exc:
-        raise PartialWrite(f"not all occurrences of {plan.uid!r} were updated", exc) from exc
+        master, exceptions = _apply_exceptions(api, master, plan, touched, cancelled,
+                                               known, ids)
+    except (GraphError, UnsupportedObject) as exc:
+        raise PartialWrite(f"not all occurrences of {plan.uid!r} were updated", exc,
+                           entry.event_id) from exc
     return master, exceptions
 
 
@@ -185,26 +238,47 @@ def _oid(master_id: str, key: str, plan: EventPlan) -> str:
     return f"OID.{master_id}.{day}"
 
 
-def _apply_exceptions(api: CalendarEvents, master: dict, plan: EventPlan,
-                      exception_ids: dict[str, str], cancelled: frozenset[str],
-                      known: dict[str, dict] | None = None):
-    """Cancel, patch and revert occurrences; return ``(master, exceptions)`` assembled from
-    Graph's answers (exceptions carry the master's new changeKey in Graph's instance shape)."""
-    known = dict(known or {})
+def _lookup(api: CalendarEvents, master_id: str, plan: EventPlan,
+            exception_ids: dict[str, str], cancelled: frozenset[str],
+            ) -> tuple[dict[str, str], frozenset[str]]:
+    """Graph ids of the instances the plan's EXDATEs and RECURRENCE-IDs name (one
+    ``/instances`` lookup; api/event-list-instances.md), before anything is written.
+    Returns (occurrence key -> instance id, cancelled keys). An EXDATE whose occurrence is
+    not listed but which Graph already cancelled (an Outlook change not yet seen) counts as
+    cancelled. Raises :class:`UnsupportedObject` for keys naming no occurrence."""
     to_cancel = [k for k in plan.cancelled if k not in cancelled]
-    to_revert = [k for k in exception_ids if k not in plan.overrides and k not in plan.cancelled]
     needed = [k for k in to_cancel + list(plan.overrides) if k not in exception_ids]
     ids = dict(exception_ids)
-    if needed:
-        instants = [_key_instant(k) for k in needed]
-        for instance in api.instances(master["id"], min(instants) - dt.timedelta(days=2),
-                                      max(instants) + dt.timedelta(days=2)):
-            if instance.get("originalStart"):
-                ids.setdefault(_key(instance, plan), instance["id"])
-        missing = [k for k in needed if k not in ids]
-        if missing:
-            raise UnsupportedObject("RECURRENCE-ID or EXDATE " + ", ".join(missing),
-                                    "it names no occurrence of the series")
+    if not needed:
+        return ids, cancelled
+    instants = [_key_instant(k) for k in needed]
+    for instance in api.instances(master_id, min(instants) - dt.timedelta(days=2),
+                                  max(instants) + dt.timedelta(days=2)):
+        if instance.get("originalStart"):
+            ids.setdefault(_key(instance, plan), instance["id"])
+    missing = [k for k in needed if k not in ids]
+    if missing and set(missing) <= set(plan.cancelled):
+        fresh = api.get_many([master_id]).get(master_id) or {}
+        cancelled = cancelled | frozenset(cancelled_keys(fresh, plan.zone, plan.all_day))
+        missing = [k for k in missing if k not in cancelled]
+    if missing:
+        raise UnsupportedObject("RECURRENCE-ID or EXDATE " + ", ".join(missing),
+                                "it names no occurrence of the series")
+    return ids, cancelled
+
+
+def _apply_exceptions(api: CalendarEvents, master: dict, plan: EventPlan,
+                      exception_ids: dict[str, str], cancelled: frozenset[str],
+                      known: dict[str, dict] | None = None,
+                      ids: dict[str, str] | None = None):
+    """Cancel, patch and revert occurrences; return ``(master, exceptions)`` assembled from
+    Graph's answers (exceptions carry the master's new changeKey in Graph's instance shape).
+    ``ids``: the result of :func:`_lookup` when it ran before the first write."""
+    known = dict(known or {})
+    if ids is None:
+        ids, cancelled = _lookup(api, master["id"], plan, exception_ids, cancelled)
+    to_cancel = [k for k in plan.cancelled if k not in cancelled]
+    to_revert = [k for k in exception_ids if k not in plan.overrides and k not in plan.cancelled]
     oids = list(master.get("cancelledOccurrences") or [])
     last_change = None
     for key in to_cancel:
