@@ -54,3 +54,27 @@ def test_calendar_view_delta_inside_window_and_full_listing_outside(no_events_de
     assert deleted == {inside_href}
     assert outside["id"]
     assert not any(r.path.endswith("/events/delta") for r in emulator.request_log)
+
+
+def test_expired_delta_token_lists_again_and_loses_nothing(no_events_delta):
+    """410 syncStateNotFound (concepts/delta-query-overview.md): the calendar is listed again
+    and a new round opened; clients' sync tokens keep working and see the change."""
+    emulator, gateway = no_events_delta
+    session = gateway.session(ALICE)
+    token, _, _ = parse(sync(gateway, session))
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400))
+    emulator.expire_delta_tokens()
+    added = outlook_event(emulator, "After the token expired", day)
+    emulator.clear_log()
+    time.sleep(REFRESH + 0.2)
+    token, changed, deleted = parse(sync(gateway, session, token))
+    assert len(changed) == 1 and not deleted
+    (href,) = changed
+    assert "After the token expired" in session.get(f"{gateway.url}{CAL}{href}").text
+    statuses = [(r.path.rsplit("/", 1)[-1], r.status) for r in emulator.request_log
+                if not r.batched]
+    assert ("delta", 410) in statuses
+    # A new round was opened and the calendar listed again.
+    assert statuses.count(("events", 200)) >= 1
+    assert [s for s in statuses if s[0] == "delta"][-1] == ("delta", 200)
+    assert added["id"]

@@ -33,7 +33,7 @@ import re
 import threading
 import time
 import uuid
-from urllib.parse import unquote
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -276,7 +276,7 @@ def listings_run(graph) -> int:
     """Listings of a whole calendar (GET .../events without $filter) in the emulator's log."""
     return sum(1 for r in graph.request_log
                if r.method == "GET" and r.path.endswith("/events")
-               and "$filter" not in unquote(r.query or ""))
+               and "$filter" not in dict(parse_qsl(r.query or "")))
 
 
 def fresh_full_listing(gw, session) -> None:
