@@ -101,3 +101,51 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"../shared is missing beside the project (looked in {SHARED})")
     return SHARED
+
+
+# -- the emulator on its own, for tests of its HTTPS API (module-scoped: one per file) --------
+GRAPH_SCOPE = ["https://graph.microsoft.com/.default"]
+
+
+@pytest.fixture(scope="module")
+def emu():
+    """A fresh demo emulator for one test module."""
+    from radicale_graph.emulator import Emulator
+
+    with pytest.MonkeyPatch.context() as mp:
+        # requests lets these override Session.verify, which msal uses for `verify=`.
+        mp.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        mp.delenv("CURL_CA_BUNDLE", raising=False)
+        server = Emulator(load_demo=True)
+        server.start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def token(emu):
+    """An app-only access token of the demo app for ``emu``."""
+    import msal
+
+    from radicale_graph.emulator import demo
+
+    app = msal.ConfidentialClientApplication(
+        demo.CLIENT_ID, client_credential=demo.CLIENT_SECRET,
+        authority=f"{emu.url}/{demo.TENANT_ID}", instance_discovery=False,
+        validate_authority=False, verify=emu.ca_file)
+    return app.acquire_token_for_client(GRAPH_SCOPE)["access_token"]
+
+
+@pytest.fixture(scope="module")
+def graph(emu, token):
+    """``graph(method, path_or_url, **kwargs)``: a call to ``emu``'s Graph with the token."""
+    session = requests.Session()
+    session.verify = emu.ca_file
+    session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(method, path, **kwargs):
+        url = path if path.startswith("https://") else emu.graph_url + path
+        return session.request(method, url, verify=emu.ca_file, timeout=30, **kwargs)
+
+    return call
+

@@ -13,14 +13,13 @@ import time
 import uuid
 
 import msal
-import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from radicale_graph.emulator import Emulator, demo
+from radicale_graph.emulator import demo
 
 ALICE, BOB = demo.USERS
 ADAMS, BAKER = demo.ROOMS
@@ -28,41 +27,10 @@ SCOPE = ["https://graph.microsoft.com/.default"]
 EXT_ID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name X-CALDAV-UID"
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with pytest.MonkeyPatch.context() as mp:
-        # requests lets these override Session.verify, which msal uses for `verify=`.
-        mp.delenv("REQUESTS_CA_BUNDLE", raising=False)
-        mp.delenv("CURL_CA_BUNDLE", raising=False)
-        server = Emulator(load_demo=True)
-        server.start()
-        yield server
-        server.stop()
-
-
 def _app(emu, client_id, credential):
     return msal.ConfidentialClientApplication(
         client_id, client_credential=credential, authority=f"{emu.url}/{demo.TENANT_ID}",
         instance_discovery=False, validate_authority=False, verify=emu.ca_file)
-
-
-@pytest.fixture(scope="module")
-def token(emu):
-    result = _app(emu, demo.CLIENT_ID, demo.CLIENT_SECRET).acquire_token_for_client(SCOPE)
-    return result["access_token"]
-
-
-@pytest.fixture(scope="module")
-def graph(emu, token):
-    session = requests.Session()
-    session.verify = emu.ca_file
-    session.headers["Authorization"] = f"Bearer {token}"
-
-    def call(method, path, **kwargs):
-        url = path if path.startswith("https://") else emu.graph_url + path
-        return session.request(method, url, verify=emu.ca_file, timeout=30, **kwargs)
-
-    return call
 
 
 def _cert(common_name="app"):

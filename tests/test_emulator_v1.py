@@ -9,9 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 
-import msal
 import pytest
-import requests
 
 from radicale_graph.emulator import Emulator, demo
 
@@ -19,42 +17,6 @@ ALICE, BOB = demo.USERS
 SCOPE = ["https://graph.microsoft.com/.default"]
 WINDOW = {"startDateTime": "2027-05-01T00:00:00Z", "endDateTime": "2027-06-01T00:00:00Z"}
 REMOVED = {"reason": "deleted"}
-
-
-@pytest.fixture(scope="module")
-def emu():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("REQUESTS_CA_BUNDLE", raising=False)
-        mp.delenv("CURL_CA_BUNDLE", raising=False)
-        server = Emulator(load_demo=True)
-        server.start()
-        yield server
-        server.stop()
-
-
-def _token(server):
-    app = msal.ConfidentialClientApplication(
-        demo.CLIENT_ID, client_credential=demo.CLIENT_SECRET,
-        authority=f"{server.url}/{demo.TENANT_ID}", instance_discovery=False,
-        validate_authority=False, verify=server.ca_file)
-    return app.acquire_token_for_client(SCOPE)["access_token"]
-
-
-def _client(server):
-    session = requests.Session()
-    session.verify = server.ca_file
-    session.headers["Authorization"] = f"Bearer {_token(server)}"
-
-    def call(method, path, **kwargs):
-        url = path if path.startswith("https://") else server.graph_url + path
-        return session.request(method, url, verify=server.ca_file, timeout=30, **kwargs)
-
-    return call
-
-
-@pytest.fixture(scope="module")
-def graph(emu):
-    return _client(emu)
 
 
 def _event(subject, day="2027-05-10", start="09:00", end="10:00", **extra):

@@ -55,14 +55,10 @@ UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")
-def graph():
-    """A Graph emulator of this module's own, in its default (strict v1.0) behaviour."""
-    from radicale_graph.emulator import Emulator
-
-    emulator = Emulator(load_demo=True)
-    emulator.start()
-    yield emulator
-    emulator.stop()
+def graph(emu):
+    """A Graph emulator of this module's own (conftest's ``emu``), in its default (strict v1.0)
+    behaviour, so its faults and request log are not shared with other modules."""
+    return emu
 
 
 @pytest.fixture(scope="module")

@@ -199,8 +199,9 @@ class GraphApi:
             self._method(req, "GET", "POST")
             if req.method == "POST":
                 return self._create(req, box, list_cal, ctx)
-            items = [(*self.store.full(r), r) for r in self.store.records(box.upn, list_cal)]
-            return self._list(req, items, ctx_coll)
+            # Records, copied only when they are filtered, sorted or on the page served.
+            return self._list(req, self.store.records(box.upn, list_cal), ctx_coll,
+                              copy=self.store.full)
         if low == ["delta"]:
             self._method(req, "GET")
             if not self.events_delta:
@@ -330,10 +331,15 @@ class GraphApi:
         path = "/".join(quote(s, safe="@.'()=") for s in req.segments)
         return f"{req.base}/{path}?" + urlencode(params, quote_via=quote, safe="$,()':/=")
 
-    def _list(self, req, items, context) -> Response:
-        """``items``: (data, ext, record) triples; applies $filter/$orderby/paging/$select."""
+    def _list(self, req, items, context, copy=None) -> Response:
+        """``items``: (data, ext, record) triples; applies $filter/$orderby/paging/$select.
+        With ``copy`` (record -> (data, ext)), ``items`` are records, copied only where a
+        ``$filter``/``$orderby`` needs every one, else just those of the page served (the
+        emulator's own cost, not Graph's)."""
         q = odata.parse(req.params, render.EVENT_PROPERTIES, "event")
         view, headers = self._view(req, q)
+        if copy is not None and (q.filter or q.orderby):
+            items, copy = [(*copy(r), r) for r in items], None
         if q.filter or q.orderby:
             keyed = [(render.filter_view(d, e), d, e, r) for d, e, r in items]
             if q.filter:
@@ -342,6 +348,8 @@ class GraphApi:
             items = [(d, e, r) for _, d, e, r in keyed]
         offset, size = self._window(req, q)
         page = items[offset : offset + size]
+        if copy is not None:
+            page = [(*copy(r), r) for r in page]
         sel = f"({','.join(q.select)})" if q.select else ""
         body = {
             "@odata.context": context + sel,
