@@ -4,6 +4,7 @@ request log. Each row of the table is one assertion here."""
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 
@@ -233,3 +234,35 @@ def test_put_series_with_k_exceptions(setup):
     got = session.get(f"{gateway.url}{CAL}{uid}.ics")
     assert got.headers["ETag"] == response.headers["ETag"]
     assert got.text.count("RECURRENCE-ID") == 2 and "EXDATE" in got.text
+
+
+def test_outlook_change_and_delete_outside_the_window(setup):
+    """An Outlook change far outside the delta window comes as @removed (api/event-delta.md):
+    one folder-scoped check tells changed from deleted, without listing the calendar."""
+    from .conftest import outlook_event
+
+    emulator, gateway, session, _ = setup
+    far = outlook_event(emulator, "Far future", "2031-03-04")
+    time.sleep(REFRESH + 0.2)
+    warm(gateway, session)  # the round that (as @removed) and the check that find it
+    url = next(f"{gateway.url}{CAL}{h}" for h in _hrefs(gateway, session)
+               if "Far future" in session.get(f"{gateway.url}{CAL}{h}").text)
+    emulator.store.update_event("alice@contoso.com", far["id"], {"subject": "Far and moved"})
+    time.sleep(REFRESH + 0.2)
+    with Counter(emulator) as counter:
+        assert "Far and moved" in session.get(url).text
+    kinds = [c.path.rsplit("/", 1)[-1] for c in counter.calls if not c.batched]
+    assert kinds == ["delta", "$batch", "$batch"], counter.calls  # round, check, read
+    emulator.store.delete_event("alice@contoso.com", far["id"])
+    time.sleep(REFRESH + 0.2)
+    with Counter(emulator) as counter:
+        assert session.get(url).status_code == 404
+    kinds = [c.path.rsplit("/", 1)[-1] for c in counter.calls if not c.batched]
+    assert kinds == ["delta", "$batch"], counter.calls  # round, check
+
+
+def _hrefs(gateway, session) -> list[str]:
+    response = session.request("PROPFIND", gateway.url + CAL, data=PROPFIND_CTAG,
+                               headers={"Depth": "1"})
+    return [h.rsplit("/", 1)[-1] for h in
+            re.findall(r"<href>([^<]+\.ics)</href>", response.text)]

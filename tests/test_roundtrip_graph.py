@@ -14,8 +14,8 @@ import pytest
 
 from radicale_graph.translation import event_plan, to_resource
 from radicale_graph.translation.body import body_text, words
-from radicale_graph.translation.graph_to_ical import graph_locations
-from radicale_graph.translation.kept import _recurrence
+from radicale_graph.translation.fields.location import graph_locations
+from radicale_graph.translation.fields.recurrence import pattern as _recurrence
 from radicale_graph.translation.recurrence import first_occurrence
 from radicale_graph.translation.timezones import (
     UTC,

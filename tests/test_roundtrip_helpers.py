@@ -1,7 +1,7 @@
-"""Helpers of the round-trip tests: fixture splitting, comparison of resources, and a minimal
-Graph writer that talks to the emulator over HTTP with the project's GraphClient (POST the
-master, DELETE cancelled occurrences, PATCH overrides; read back with the storage's
-``$select``/``$expand``). The few tests here check the helpers themselves."""
+"""Helpers of the round-trip tests: fixture splitting, comparison of resources, and an emulator
+calendar written through the storage's own writer (``storage.writer`` over
+``storage.graph_events.CalendarEvents`` and the project's GraphClient, over HTTPS) and read
+back by id as the loader reads it. The few tests here check the helpers themselves."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ import recurring_ical_events
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from radicale_graph.storage import writer
+from radicale_graph.storage.graph_events import CalendarEvents
+from radicale_graph.storage.loader import translate
 from radicale_graph.translation import extended, lines
-from radicale_graph.translation.graph_to_ical import GRAPH_FIELDS
-from radicale_graph.translation.ical_to_graph import EventPlan, occurrence_key
-from radicale_graph.translation.timezones import parse_graph_offset_datetime
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-PREFER_READ = 'outlook.timezone="UTC", outlook.body-content-type="text"'
 # Properties the store sets itself (RFC 5545 3.8.7.2 and 3.8.7.3 describe the store's copy).
 SERVER_PROPERTIES = {"DTSTAMP", "LAST-MODIFIED"}
 
@@ -252,62 +251,50 @@ def schema_errors(validator: Draft202012Validator, body: dict) -> list[str]:
 # -- Graph over HTTP ----------------------------------------------------------------------
 
 
-class GraphWriter:
-    """Writes plans to one mailbox of the emulator and reads events back, as the storage
-    does (the same ``$select``, ``$expand`` and ``Prefer``)."""
+class EmulatorCalendar:
+    """The default calendar of one emulator mailbox, written and read as the storage does:
+    through ``storage.writer.create`` over a real ``storage.graph_events.CalendarEvents`` (so
+    over the project's GraphClient and HTTPS), read back by id (``CalendarEvents.get_many``)
+    and translated with ``storage.loader.translate``."""
 
     def __init__(self, client, mailbox: str) -> None:
         self.client = client
         self.mailbox = mailbox
-        self.user = f"/users/{quote(mailbox)}"
+        calendar = client.get_json(f"/users/{quote(mailbox)}/calendar", mailbox=mailbox,
+                                   operation="read default calendar")
+        self.events = CalendarEvents(client, mailbox, calendar["id"])
 
-    def _call(self, method: str, path: str, **kwargs):
-        return self.client.request(method, path, mailbox=self.mailbox,
-                                   operation=f"{method} test", **kwargs)
+    def write(self, href: str, text: str, plan) -> tuple[dict, list[dict]]:
+        """PUT of a new resource: ``storage.writer.create`` (POST the master, look the
+        instances up, DELETE cancelled occurrences, PATCH overrides). Returns Graph's
+        ``(master, exceptions)`` as the writer assembled them."""
+        def adopt(event: dict):
+            return translate(event, list(event.get("exceptionOccurrences") or []),
+                             frozenset(), href=href, owner=self.mailbox)
 
-    def create(self, plan: EventPlan) -> str:
-        """POST the master, then cancel and patch occurrences; returns the master id."""
-        created = self._call("POST", f"{self.user}/calendar/events", json=plan.master,
-                             headers={"Prefer": PREFER_READ}).body
-        event_id = created["id"]
-        keys = list(plan.cancelled) + list(plan.overrides)
-        if keys:
-            ids = self.instance_ids(event_id, plan, keys)
-            for key in plan.cancelled:
-                self._call("DELETE", f"{self.user}/events/{quote(ids[key])}")
-            for key, body in plan.overrides.items():
-                self._call("PATCH", f"{self.user}/events/{quote(ids[key])}", json=body)
-        return event_id
+        return writer.create(self.events, href, text, plan, adopt)
 
-    def instance_ids(self, event_id: str, plan: EventPlan, keys: list[str]) -> dict[str, str]:
-        """Occurrence key -> instance id for ``keys`` (api/event-list-instances.md)."""
-        instants = [dt.datetime.fromisoformat(k.replace("Z", "+00:00")) if "T" in k
-                    else dt.datetime.fromisoformat(k + "T00:00:00+00:00") for k in keys]
-        params = {"startDateTime": (min(instants) - dt.timedelta(days=2)).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"), "endDateTime": (max(instants) + dt.timedelta(days=2))
-            .strftime("%Y-%m-%dT%H:%M:%SZ"), "$select": "id,originalStart", "$top": "1000"}
-        ids = {}
-        for instance in self.client.iter_pages(f"{self.user}/events/{quote(event_id)}"
-                                               "/instances", mailbox=self.mailbox,
-                                               operation="instances", params=params):
-            key = occurrence_key(parse_graph_offset_datetime(instance["originalStart"]),
-                                 plan.zone, plan.all_day)
-            ids[key] = instance["id"]
-        missing = [k for k in keys if k not in ids]
-        assert not missing, f"no instance for {missing}"
-        return ids
+    def create(self, plan, text: str | None = None, href: str | None = None) -> str:
+        """:meth:`write` for a plan alone (``text`` only seeds the transactionId); returns
+        the master's id."""
+        seed = text if text is not None else json.dumps(plan.master, sort_keys=True)
+        master, _ = self.write(href or f"{plan.uid}.ics", seed, plan)
+        return master["id"]
 
     def read(self, event_id: str) -> tuple[dict, list[dict]]:
-        """The master with its exceptions, as the storage reads it."""
-        params = {"$select": ",".join(GRAPH_FIELDS),
-                  "$expand": f"{extended.expand_filter()},exceptionOccurrences"}
-        master = self.client.get_json(f"{self.user}/events/{quote(event_id)}",
-                                      mailbox=self.mailbox, operation="read", params=params,
-                                      headers={"Prefer": PREFER_READ})
+        """The master by id (with ``cancelledOccurrences`` and ``exceptionOccurrences``) and
+        its exceptions, as the loader reads series masters."""
+        master = self.events.get_many([event_id])[event_id]
+        assert master is not None, f"event {event_id} not readable by id"
         return master, list(master.get("exceptionOccurrences") or [])
 
     def delete(self, event_id: str) -> None:
-        self._call("DELETE", f"{self.user}/events/{quote(event_id)}")
+        """DELETE the event, as the storage does."""
+        self.events.delete(event_id)
+
+
+# The name tests/test_rrule_vectors.py imports; the writing is storage/writer.py's.
+GraphWriter = EmulatorCalendar
 
 
 def emulator_of_its_own():

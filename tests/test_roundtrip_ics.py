@@ -2,9 +2,14 @@
 
 Each file is split into resources as a client would PUT them (one per UID). Each resource is
 planned (owner: its ORGANIZER, whose own client stores it in their own calendar, else Alice),
-POSTed to the Graph emulator over HTTPS with the project's GraphClient (exceptions applied as
-the storage does), read back with the storage's ``$select``/``$expand`` and rendered. Then:
+written to the Graph emulator over HTTPS by the storage's own writer (``storage.writer.create``
+over ``storage.graph_events.CalendarEvents`` and the project's GraphClient: POST the master,
+look the instances up, DELETE cancelled occurrences, PATCH overrides), read back by id
+(``CalendarEvents.get_many``, as the loader reads series masters) and translated with
+``storage.loader.translate``. Then:
 
+- the writer's own answer (what a PUT puts into the cache) translates to the same ETag as the
+  read by id (what the next refresh installs);
 - exact: the VEVENTs' lines are equal (the store's DTSTAMP/LAST-MODIFIED aside) and so are
   the occurrences over ten years (recurring-ical-events); and, from Graph's values alone
   (nothing kept), the occurrences and the meaning of every mapped property are equal too;
@@ -21,11 +26,11 @@ from collections import Counter
 import icalendar
 import pytest
 
+from radicale_graph.storage.loader import translate
 from radicale_graph.translation import UnsupportedObject, check_against, event_plan, lines
-from radicale_graph.translation.graph_to_ical import to_resource
 
 from .test_roundtrip_helpers import (
-    GraphWriter,
+    EmulatorCalendar,
     all_fixture_resources,
     emulator_of_its_own,
     ensure_mailbox,
@@ -50,7 +55,8 @@ REFUSALS = re.compile(
     r"|RECURRENCE-ID override without its series|RECURRENCE-ID;RANGE=THISANDFUTURE"
     r"|(RRULE|RDATE|EXDATE|EXRULE) in a RECURRENCE-ID override|ATTENDEE .*|ORGANIZER .*"
     r"|RECURRENCE-ID or EXDATE with VALUE=DATE|STATUS:CANCELLED.*|VTIMEZONE .*)$")
-# Outcomes counted when this test was written (see the printed table for each resource).
+# Outcomes counted when this test was written (see the printed table for each resource). A
+# refusal lifted (issue 9: STATUS:CANCELLED overrides stored) may only turn into "exact".
 EXPECTED = {"exact": 51, "refused": 95, "malformed": 8}
 
 
@@ -75,21 +81,30 @@ def _without(found: dict, address: str) -> dict:
     return found
 
 
+def _entry(master: dict, exceptions: list[dict], href: str, owner: str):
+    """The cache entry the storage makes of a Graph master and its exceptions."""
+    entry = translate(master, exceptions, frozenset(), href=href, owner=owner)
+    assert entry is not None, (href, master.get("id"))
+    return entry
+
+
 def test_every_fixture_round_trips_exactly_or_is_refused_with_a_reason(own_emulator):
     client = graph_client(own_emulator)
+    calendars: dict[str, EmulatorCalendar] = {}
     validator = event_validator()
     outcome: Counter = Counter()
     refusals: Counter = Counter()
     table = []
     lost = []
-    for label, text in all_fixture_resources():
+    for number, (label, text) in enumerate(all_fixture_resources()):
+        href = f"fixture-{number}.ics"
         if text is None:
             outcome["malformed"] += 1
             table.append((label, "malformed"))
             continue
         owner = ensure_mailbox(own_emulator, _owner(text))
         try:
-            plan = event_plan(text, "fixture.ics", "UTC", owner=owner)
+            plan = event_plan(text, href, "UTC", owner=owner)
             check_against(plan, None)
         except UnsupportedObject as exc:
             assert REFUSALS.match(exc.construct), (label, exc.construct)
@@ -102,16 +117,25 @@ def test_every_fixture_round_trips_exactly_or_is_refused_with_a_reason(own_emula
             continue
         for body in [plan.master, *plan.overrides.values()]:
             assert not schema_errors(validator, body), (label, schema_errors(validator, body))
-        writer = GraphWriter(client, owner)
-        event_id = writer.create(plan)
+        calendar = calendars.get(owner) or calendars.setdefault(
+            owner, EmulatorCalendar(client, owner))
+        written, written_exceptions = calendar.write(href, text, plan)
         try:
-            master, exceptions = writer.read(event_id)
+            master, exceptions = calendar.read(written["id"])
         finally:
-            writer.delete(event_id)
-        back = to_resource(master, exceptions, owner=owner).text
-        plain = to_resource(without_kept(master), [without_kept(e) for e in exceptions],
-                            owner=owner).text
+            calendar.delete(written["id"])
+        entry = _entry(master, exceptions, href, owner)
+        back = entry.text
+        plain = _entry(without_kept(master), [without_kept(e) for e in exceptions], href,
+                      owner).text
+        # What upload() caches from the writer's answer (the kept properties it wrote).
+        sent = plan.master or next(iter(plan.overrides.values()), {})
+        answered = _entry({"singleValueExtendedProperties":
+                          sent.get("singleValueExtendedProperties") or [], **written},
+                         written_exceptions, href, owner)
         problems = []
+        if answered.etag != entry.etag:
+            problems.append("the writer's answer differs from the read by id")
         if not every_tzid_has_a_vtimezone(back):
             problems.append("a TZID without VTIMEZONE")
         if vevent_items(back) != vevent_items(text):
@@ -134,4 +158,6 @@ def test_every_fixture_round_trips_exactly_or_is_refused_with_a_reason(own_emula
     print(f"outcome: {dict(outcome)}, lost silently: {len(lost)}")
     print(f"refused by construct: {dict(refusals)}")
     assert not lost, lost
-    assert dict(outcome) == EXPECTED
+    assert outcome["malformed"] == EXPECTED["malformed"]
+    assert outcome["exact"] >= EXPECTED["exact"]
+    assert outcome["exact"] + outcome["refused"] == EXPECTED["exact"] + EXPECTED["refused"]

@@ -507,3 +507,39 @@ def test_makebelieve_zone_single_event_is_exact_in_utc(shared):
     assert instant is None or instant == original.astimezone(dt.UTC)
     back = vevent(to_resource(stored(plan)).text)
     assert back.decoded("DTSTART") == original
+
+
+def test_field_table_covers_every_group_and_the_old_select():
+    """The mapping table (translation/fields) owns every mapped group of lines.GROUPS, and
+    its Graph names are the $select the storage has always used."""
+    from radicale_graph.translation import fields, lines
+
+    owned = {g for row in fields.FIELDS for g in row.groups}
+    mapped = set(lines.GROUPS.values()) | set(lines.COMPONENT_GROUPS.values())
+    assert mapped - owned <= lines.SERVER_GROUPS
+    assert set(fields.GRAPH_FIELDS) == {
+        "id", "subject", "body", "start", "end", "isAllDay", "location", "locations",
+        "organizer", "attendees", "recurrence", "type", "seriesMasterId",
+        "originalStartTimeZone", "originalEndTimeZone", "originalStart", "iCalUId",
+        "changeKey", "createdDateTime", "lastModifiedDateTime", "sensitivity", "showAs",
+        "importance", "categories", "isReminderOn", "reminderMinutesBeforeStart",
+        "isCancelled", "isOrganizer", "responseRequested", "responseStatus",
+        "cancelledOccurrences", "isOnlineMeeting", "onlineMeetingProvider", "onlineMeeting",
+        "onlineMeetingUrl", "allowNewTimeProposals"}
+    assert len(fields.GRAPH_FIELDS) == len(set(fields.GRAPH_FIELDS))
+
+
+def test_revert_body_carries_every_occurrence_field():
+    """The body that reverts an exception holds every occurrence field the master has
+    (importance, locations and isAllDay included) and the occurrence's own times."""
+    from radicale_graph.translation import fields
+
+    plan = event_plan(ics("DTSTART;TZID=Europe/Berlin:20270301T090000\n"
+                          "DTEND;TZID=Europe/Berlin:20270301T100000\n"
+                          "RRULE:FREQ=WEEKLY;COUNT=4\nPRIORITY:1\nSUMMARY:S\n"), "a.ics")
+    body = fields.revert_body(plan.master, "2027-03-08T08:00:00Z", plan.zone, plan.all_day)
+    assert body["importance"] == "high" and body["isAllDay"] is False
+    assert {k for k in fields.OCCURRENCE_FIELDS if k in plan.master} <= set(body)
+    assert body["start"]["dateTime"] == "2027-03-08T09:00:00"
+    assert fields.holds(dict(body), body)
+    assert not fields.holds(dict(body, importance="normal"), body)

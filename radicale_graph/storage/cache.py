@@ -7,7 +7,6 @@ the master and of its exceptions, cancelled occurrences). Lookups by href and by
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import threading
 import time
@@ -15,13 +14,11 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from ..translation.graph_to_ical import Resource
-from ..translation.ical_to_graph import occurrence_key
-from ..translation.timezones import (
-    iana_from_graph,
-    parse_graph_datetime,
-    parse_graph_offset_datetime,
-)
-from ..translation.timezones import zone as tz_for
+from ..translation.occurrences import cancelled_keys, instance_key
+from ..translation.timezones import iana_from_graph, parse_graph_offset_datetime
+
+__all__ = ["ALL_DAY_SLACK", "CachedEvent", "CalendarCache", "cancelled_keys", "entry_from_graph",
+           "etag_for"]
 
 ALL_DAY_SLACK = 14 * 3600  # seconds: the largest UTC offset of any zone
 
@@ -90,8 +87,7 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
     all_day = bool(master.get("isAllDay"))
     exception_ids = {}
     for exception in exceptions:
-        original = parse_graph_offset_datetime(exception["originalStart"])
-        exception_ids[occurrence_key(original, zone, all_day)] = exception["id"]
+        exception_ids[instance_key(exception, zone, all_day)] = exception["id"]
     cancelled = frozenset(cancelled_keys(master, zone, all_day))
     stamp = master.get("lastModifiedDateTime")
     modified = formatdate(parse_graph_offset_datetime(stamp).timestamp() if stamp
@@ -116,18 +112,6 @@ def entry_from_graph(master: dict, exceptions: list[dict] | tuple, resource: Res
         graph_master=master if master.get("recurrence") or master.get("isOrganizer") is False
         else None,
         graph_exceptions=tuple(exceptions) if master.get("recurrence") else ())
-
-
-def cancelled_keys(master: dict, zone: str, all_day: bool):
-    """Occurrence keys of ``cancelledOccurrences`` (``OID.<master id>.<local date>``)."""
-    start = parse_graph_datetime(master["start"]).astimezone(tz_for(zone))
-    for text in master.get("cancelledOccurrences") or []:
-        day = dt.date.fromisoformat(text.rsplit(".", 1)[-1][:10])
-        if all_day:
-            yield day.isoformat()
-        else:
-            local = dt.datetime.combine(day, start.time()).replace(tzinfo=start.tzinfo)
-            yield occurrence_key(local, zone, all_day)
 
 
 class CalendarCache:

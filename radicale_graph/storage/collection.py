@@ -281,6 +281,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
             raise self._storage.report(RuntimeError(
                 f"Graph stored {href} but returned an event the gateway cannot read back"))
         self._cache.put(entry)
+        self._loader.note_written(master)
         self._storage.sync_state.record(self._key, {href: entry.etag})
         old_item = self._item(old) if old else None
         return self._item(entry), old_item

@@ -154,6 +154,32 @@ class CalendarEvents:
             found[href] = list((answer.get("body") or {}).get("value") or [])
         return found
 
+    def present(self, ical_uids: dict[str, str]) -> set[str]:
+        """Which of these events (id -> ``iCalUId``) the calendar itself still holds: one
+        folder-scoped list per event filtered on ``iCalUId`` (api/user-list-events.md,
+        $filter), 20 per ``$batch``. An event moved to Deleted Items is not listed, unlike a
+        GET by id. Raises ``GraphError``."""
+        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        ids = list(ical_uids)
+        requests = []
+        for n, event_id in enumerate(ids):
+            literal = ical_uids[event_id].replace("'", "''")
+            query = "$filter=" + quote(f"iCalUId eq '{literal}'")
+            requests.append({"id": str(n), "method": "GET",
+                             "url": f"{path}?{query}&$select=id",
+                             "headers": {"Prefer": PREFER_READ}})
+        found: set[str] = set()
+        for event_id, answer in zip(ids, self.client.batch(
+                requests, mailbox=self.mailbox, operation="check events"), strict=True):
+            if answer["status"] >= 400:
+                raise error_from_response(answer["status"], answer.get("headers"),
+                                          answer.get("body"), mailbox=self.mailbox,
+                                          operation="check events")
+            listed = {e.get("id") for e in (answer.get("body") or {}).get("value") or []}
+            if event_id in listed:
+                found.add(event_id)
+        return found
+
     def get(self, event_id: str) -> dict:
         """One event with exceptions and extended properties."""
         return self.client.get_json(

@@ -51,6 +51,8 @@ logger = logging.getLogger("radicale_graph.storage")
 WINDOW_REOPEN = 86400.0  # seconds
 # More changed single events than this in one reconciliation: list them instead of by id.
 RELIST_THRESHOLD = 200
+# More unexplained @removed events than this in one round: reconcile instead of checking each.
+EXPLAIN_LIMIT = 40
 SERIES_TYPES = (None, "singleInstance", "seriesMaster")
 
 
@@ -100,6 +102,8 @@ class CalendarLoader:
         self._lock = threading.Lock()
         # Occurrence or exception id -> its series master (learnt from delta items).
         self._series_of: dict[str, str] = {}
+        # Event id -> iCalUId, to ask the calendar whether it still holds an event.
+        self._ical_uids: dict[str, str] = {}
 
     # -- entry points ------------------------------------------------------------------
     def refresh(self) -> None:
@@ -113,7 +117,7 @@ class CalendarLoader:
                          (time.monotonic() - started) * 1000)
             return
         stale: set[str] = set()
-        unexplained = False
+        unexplained: set[str] = set()
         if self.delta_supported:
             try:
                 stale, unexplained = self._delta_round(self.cache.delta_link)
@@ -123,11 +127,12 @@ class CalendarLoader:
                 logger.info("delta token for %s refused (%s): listing again", self.key, exc)
                 self._full_listing()
                 return
-        if (unexplained or not self.delta_supported
+        explained = self._explain(unexplained) if unexplained else set()
+        if (explained is None or not self.delta_supported
                 or started - self._listed_at > self.full_listing_interval):
             self._reconcile(stale)
-        elif stale:
-            self._read(stale, listed=None)
+        elif stale | explained:
+            self._read(stale | explained, listed=None)
         self.cache.touch()
 
     def _removed_here(self, event_id: str) -> bool:
@@ -183,6 +188,7 @@ class CalendarLoader:
         old_by_id = {e.event_id: e for e in self.cache.entries()}
         entries: list[CachedEvent] = []
         taken: set[str] = set()
+        ical_uids = {e["id"]: e["iCalUId"] for e in listed if e.get("iCalUId")}
         for event in listed:
             if is_series_master(event):
                 event = by_id.get(event["id"]) or event
@@ -204,6 +210,7 @@ class CalendarLoader:
             self._window_opened = now
         with self._lock:
             self._series_of = round_result.get("series_of") or {}
+            self._ical_uids = ical_uids
         self.state.record(self.key, {e.href: e.etag for e in entries}, complete=True)
 
     def _open_round(self, opened: threading.Event, result: dict) -> None:
@@ -227,11 +234,11 @@ class CalendarLoader:
             opened.set()
 
     # -- delta -------------------------------------------------------------------------
-    def _delta_round(self, link: str) -> tuple[set[str], bool]:
-        """Follow one delta round from ``link``. Returns (ids of events to read by id,
-        whether an ``@removed`` needs a reconciliation to be understood)."""
+    def _delta_round(self, link: str) -> tuple[set[str], set[str]]:
+        """Follow one delta round from ``link``. Returns (ids of events to read by id, ids
+        reported ``@removed`` that the gateway did not remove itself)."""
         stale: set[str] = set()
-        unexplained = False
+        unexplained: set[str] = set()
         next_link = link
         for page in self.events.view_delta_pages(None, None, link):
             for item in page.get("value") or []:
@@ -240,9 +247,9 @@ class CalendarLoader:
                     continue
                 if "@removed" in item:
                     if not self._removed_here(event_id):
-                        # Deleted, left the window, or changed outside it: only a listing
-                        # of the calendar can tell (api/event-delta.md).
-                        unexplained = True
+                        # Deleted, left the window, or changed outside it: only the
+                        # calendar's own listing can tell (api/event-delta.md).
+                        unexplained.add(event_id)
                     continue
                 master_id = item.get("seriesMasterId")
                 if master_id:
@@ -259,6 +266,32 @@ class CalendarLoader:
             next_link = page.get("@odata.deltaLink") or next_link
         self.cache.delta_link = next_link
         return {i for i in stale if not self._removed_here(i)}, unexplained
+
+    def _explain(self, removed: set[str]) -> set[str] | None:
+        """Tell, for ``@removed`` ids of events (or occurrences of series) the cache holds,
+        whether the calendar still has them (they changed outside the window: returned, to be
+        read by id) or not (deleted: dropped now), with one folder-scoped check per 20
+        events. ``None`` when an id is unknown (an event added outside the window, say) or
+        there are too many: a reconciliation is needed."""
+        targets: dict[str, CachedEvent] = {}
+        for event_id in removed:
+            with self._lock:
+                master = self._series_of.get(event_id)
+            entry = self.cache.by_event_id(event_id) or (
+                self.cache.by_event_id(master) if master else None)
+            uid = self._ical_uids.get(entry.event_id) if entry else None
+            if entry is None or not uid:
+                return None
+            targets[entry.event_id] = entry
+        if len(targets) > EXPLAIN_LIMIT:
+            return None
+        present = self.events.present({i: self._ical_uids[i] for i in targets})
+        gone = {e.href for i, e in targets.items() if i not in present}
+        for href in gone:
+            self.cache.remove(href)
+        if gone:
+            self.state.record(self.key, {}, removed=gone)
+        return present
 
     def _reconcile(self, stale: set[str]) -> None:
         """The light listing: drop events the calendar no longer holds, read by id those
@@ -307,8 +340,16 @@ class CalendarLoader:
         if updates or gone:
             self.state.record(self.key, updates, removed=gone)
 
+    def note_written(self, master: dict) -> None:
+        """Remember what the gateway needs to track an event it just wrote (its
+        ``iCalUId``)."""
+        if master.get("id") and master.get("iCalUId"):
+            with self._lock:
+                self._ical_uids[master["id"]] = master["iCalUId"]
+
     def _install(self, master: dict, old: CachedEvent | None, taken: set[str],
                  updates: dict[str, str], gone: set[str]) -> CachedEvent | None:
+        self.note_written(master)
         entry = translate(master, list(master.get("exceptionOccurrences") or []), self.rooms,
                           href=old.href if old else None,
                           taken=taken - ({old.href} if old else set()), owner=self.owner)

@@ -30,24 +30,16 @@ import uuid
 from collections.abc import Callable
 
 from ..graph import GraphError
-from ..translation import kept
+from ..translation import fields
 from ..translation.errors import UnsupportedObject
-from ..translation.ical_to_graph import EventPlan, occurrence_key
-from ..translation.timezones import (
-    UTC,
-    graph_datetime,
-    parse_graph_datetime,
-    parse_graph_offset_datetime,
-    zone,
-)
-from .cache import CachedEvent, cancelled_keys
+from ..translation.ical_to_graph import EventPlan
+from ..translation.occurrences import cancelled_keys, instance_key, key_instant, oid
+from ..translation.timezones import UTC
+from .cache import CachedEvent
 from .graph_events import CalendarEvents, is_duplicate_transaction
 
 logger = logging.getLogger("radicale_graph.storage")
 
-# Properties of a master that describe one occurrence (used to revert an exception).
-OCCURRENCE_FIELDS = ("subject", "body", "location", "attendees", "sensitivity", "showAs",
-                     "categories", "isReminderOn", "reminderMinutesBeforeStart")
 # What an attendee may change on their copy of someone else's meeting.
 PERSONAL_FIELDS = ("isReminderOn", "reminderMinutesBeforeStart", "categories", "showAs",
                    "sensitivity")
@@ -155,7 +147,7 @@ def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan, if_match: s
             "cancelledOccurrences") or [])
         master["cancelledOccurrences"] = sorted(
             set(master["cancelledOccurrences"])
-            | {_oid(master["id"], k, plan) for k in cancelled - entry.cancelled})
+            | {oid(master["id"], k, plan.zone) for k in cancelled - entry.cancelled})
     if not (plan.cancelled or plan.overrides or exception_ids):
         return master, []
     try:
@@ -170,7 +162,7 @@ def _reshaped(entry: CachedEvent, plan: EventPlan) -> bool:
     """Whether the PATCH changes the series' pattern, start or end (Exchange then rebuilds the
     series and drops its exceptions); compared in translation's canonical form."""
     old = entry.graph_master or {}
-    return any(kept.canonical(group, old) != kept.canonical(group, plan.master)
+    return any(fields.canonical(group, old) != fields.canonical(group, plan.master)
                for group in ("RRULE", "END"))
 
 
@@ -182,7 +174,7 @@ def _update_invitation(api: CalendarEvents, entry: CachedEvent, plan: EventPlan,
     master = dict(entry.graph_master or {"id": entry.event_id})
     source = plan.master or next(iter(plan.overrides.values()), {})
     body = {k: source[k] for k in PERSONAL_FIELDS if k in source and
-            kept.canonical_field(k, source) != kept.canonical_field(k, master)}
+            fields.same(k, source) != fields.same(k, master)}
     wanted = {p["id"]: p.get("value") for p in source.get("singleValueExtendedProperties") or []}
     have = {p.get("id"): p.get("value") for p in master.get("singleValueExtendedProperties")
             or []}
@@ -222,20 +214,7 @@ def _update_overrides(api: CalendarEvents, entry: CachedEvent, plan: EventPlan):
 
 
 def _key(instance: dict, plan: EventPlan) -> str:
-    return occurrence_key(parse_graph_offset_datetime(instance["originalStart"]), plan.zone,
-                          plan.all_day)
-
-
-def _key_instant(key: str) -> dt.datetime:
-    if "T" in key:
-        return dt.datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return dt.datetime.combine(dt.date.fromisoformat(key), dt.time(), tzinfo=UTC)
-
-
-def _oid(master_id: str, key: str, plan: EventPlan) -> str:
-    """Graph's ``cancelledOccurrences`` entry: ``OID.<master id>.<local date>``."""
-    day = key if "T" not in key else _key_instant(key).astimezone(zone(plan.zone)).date()
-    return f"OID.{master_id}.{day}"
+    return instance_key(instance, plan.zone, plan.all_day)
 
 
 def _lookup(api: CalendarEvents, master_id: str, plan: EventPlan,
@@ -251,7 +230,7 @@ def _lookup(api: CalendarEvents, master_id: str, plan: EventPlan,
     ids = dict(exception_ids)
     if not needed:
         return ids, cancelled
-    instants = [_key_instant(k) for k in needed]
+    instants = [key_instant(k) for k in needed]
     for instance in api.instances(master_id, min(instants) - dt.timedelta(days=2),
                                   max(instants) + dt.timedelta(days=2)):
         if instance.get("originalStart"):
@@ -284,14 +263,15 @@ def _apply_exceptions(api: CalendarEvents, master: dict, plan: EventPlan,
     for key in to_cancel:
         api.delete(ids[key], operation="cancel occurrence")
         known.pop(ids[key], None)
-        oids.append(_oid(master["id"], key, plan))
+        oids.append(oid(master["id"], key, plan.zone))
     for key, body in plan.overrides.items():
-        if key in exception_ids and _unchanged(known.get(ids[key]), body):
+        if key in exception_ids and fields.holds(known.get(ids[key]), body):
             continue
         known[ids[key]] = api.update(ids[key], body)
         last_change = known[ids[key]]
     for key in to_revert:
-        known[ids[key]] = api.update(ids[key], _revert_body(plan, key))
+        known[ids[key]] = api.update(ids[key], fields.revert_body(plan.master, key, plan.zone,
+                                                                  plan.all_day))
         last_change = known[ids[key]]
     for event_id in [i for i, e in known.items() if e.get("type") == "occurrence"]:
         del known[event_id]  # a reverted exception is a plain occurrence again
@@ -300,47 +280,3 @@ def _apply_exceptions(api: CalendarEvents, master: dict, plan: EventPlan,
         master["changeKey"] = last_change["changeKey"]
         master["@odata.etag"] = last_change.get("@odata.etag", master.get("@odata.etag"))
     return master, list(known.values())
-
-
-def _unchanged(current: dict | None, body: dict) -> bool:
-    """Whether an exception already holds every value of ``body`` (so no PATCH is needed)."""
-    if current is None:
-        return False
-    for name, value in body.items():
-        have = current.get(name)
-        if name in ("start", "end"):
-            if have is None or parse_graph_datetime(have) != parse_graph_datetime(value):
-                return False
-        elif name == "body":
-            if (have or {}).get("content", "").strip() != value.get("content", "").strip():
-                return False
-        elif name == "attendees":
-            def people(items):
-                return sorted((a["emailAddress"]["address"].lower(), a.get("type"))
-                              for a in items or [])
-            if people(have) != people(value):
-                return False
-        elif name == "location":
-            if (have or {}).get("displayName", "") != value.get("displayName", ""):
-                return False
-        elif have != value and not (have in (None, [], "") and value in (None, [], "")):
-            return False
-    return True
-
-
-def _revert_body(plan: EventPlan, key: str) -> dict:
-    """PATCH body that makes an exception look like a regular occurrence again."""
-    body = {k: plan.master[k] for k in OCCURRENCE_FIELDS if k in plan.master}
-    start = parse_graph_datetime(plan.master["start"])
-    end = parse_graph_datetime(plan.master["end"])
-    if plan.all_day:
-        day = dt.date.fromisoformat(key)
-        body["start"] = {"dateTime": f"{day.isoformat()}T00:00:00", "timeZone": "UTC"}
-        length = (end.date() - start.date()).days or 1
-        body["end"] = {"dateTime": f"{(day + dt.timedelta(days=length)).isoformat()}T00:00:00",
-                       "timeZone": "UTC"}
-    else:
-        original = _key_instant(key).astimezone(zone(plan.zone))
-        body["start"] = graph_datetime(original, plan.zone)
-        body["end"] = graph_datetime(original + (end - start), plan.zone)
-    return body

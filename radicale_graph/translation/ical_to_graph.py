@@ -16,8 +16,10 @@ import icalendar
 
 from . import extended, kept, lines
 from .errors import SUPPORTED_COMPONENT, SUPPORTED_DATA, UnsupportedObject
-from .events import EventParts, event_parts, occurrence_key
+from .events import EventParts, event_parts
+from .occurrences import occurrence_key
 from .recurrence import check_same_occurrences, dateutil_rule, rrule_to_recurrence
+from .timezones import iana_from_graph
 
 __all__ = ["EventPlan", "check_against", "event_plan", "occurrence_key", "parse"]
 UNSUPPORTED_COMPONENTS = ("VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY", "AVAILABLE")
@@ -161,8 +163,6 @@ def _foreign(organizer: str) -> UnsupportedObject:
 
 
 def _floating_zone(calendar, default_zone: str) -> str:
-    from .timezones import iana_from_graph
-
     wr = str(calendar.get("X-WR-TIMEZONE", "") or "").strip()
     return iana_from_graph(wr) or default_zone
 
@@ -179,8 +179,6 @@ def _calendar_lines(calendar) -> list[str]:
 def _custom_zones(calendar, data: dict) -> None:
     """Keep the client's VTIMEZONE for every TZID a kept line uses that no zone database
     knows (Outlook's and Apple's custom names)."""
-    from .timezones import iana_from_graph
-
     used: set[str] = set()
     for part in [data.get("m") or {}] + list((data.get("o") or {}).values()):
         for text in (part.get("x") or []) + (part.get("c") or []):

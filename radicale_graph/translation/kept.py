@@ -29,16 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from . import lines
-from .body import body_text, words
+from . import fields, lines
 from .errors import UnsupportedObject
-from .timezones import (
-    UTC,
-    graph_wall_date,
-    iana_from_graph,
-    parse_graph_datetime,
-    parse_graph_offset_datetime,
-)
 
 MAX_CHARS = 16000
 VERSION = 1
@@ -48,134 +40,17 @@ VERSION = 1
 # Fingerprints of Graph values, equal for what the gateway wrote and what Graph returns
 
 
-def _instant(value: dict | None) -> str | None:
-    if not value or not value.get("dateTime"):
-        return None
-    return parse_graph_datetime(value).astimezone(UTC).isoformat()
-
-
-def _when(event: dict, key: str) -> list:
-    if event.get("isAllDay"):
-        return ["date", graph_wall_date(event[key]).isoformat()] if event.get(key) else []
-    return ["at", _instant(event.get(key))]
-
-
-def _zone(event: dict) -> str | None:
-    return iana_from_graph(event.get("originalStartTimeZone")) or iana_from_graph(
-        (event.get("start") or {}).get("timeZone"))
-
-
-def _recurrence(event: dict) -> list | None:
-    recurrence = event.get("recurrence")
-    if not recurrence:
-        return None
-    pattern = recurrence.get("pattern") or {}
-    rng = recurrence.get("range") or {}
-    kind = str(pattern.get("type") or "")
-    out = [kind, int(pattern.get("interval") or 1)]
-    if kind in ("weekly", "relativeMonthly", "relativeYearly"):
-        out.append(sorted(str(d).lower() for d in pattern.get("daysOfWeek") or []))
-    if kind in ("relativeMonthly", "relativeYearly"):
-        out.append(str(pattern.get("index") or "first").lower())
-    if kind in ("absoluteMonthly", "absoluteYearly"):
-        out.append(int(pattern.get("dayOfMonth") or 0))
-    if kind in ("absoluteYearly", "relativeYearly"):
-        out.append(int(pattern.get("month") or 0))
-    if kind == "weekly" and int(pattern.get("interval") or 1) > 1:
-        out.append(str(pattern.get("firstDayOfWeek") or "sunday").lower())
-    range_type = str(rng.get("type") or "noEnd")
-    out.append(range_type)
-    if range_type == "endDate":
-        out.append(str(rng.get("endDate"))[:10])
-    if range_type == "numbered":
-        out.append(int(rng.get("numberOfOccurrences") or 0))
-    return out
-
-
-def _locations(event: dict) -> list:
-    from .graph_to_ical import graph_locations
-
-    name = (event.get("location") or {}).get("displayName") or ""
-    return [name, graph_locations(event)]
-
-
-def _attendee(event: dict, address: str) -> list | None:
-    for attendee in event.get("attendees") or []:
-        email = attendee.get("emailAddress") or {}
-        if str(email.get("address") or "").lower() == address:
-            response = ((attendee.get("status") or {}).get("response")) or "none"
-            return [str(attendee.get("type") or "required").lower(), response,
-                    event.get("responseRequested", True) is not False]
-    return None
-
-
 def canonical(group: str, event: dict):
     """The Graph value behind an item group, in a form equal for a body the gateway wrote and
-    the event Graph returns for it."""
-    if group == "DTSTART":
-        return [_when(event, "start"), _zone(event)]
-    if group == "END":
-        return [_when(event, "start"), _when(event, "end")]
-    if group == "SUMMARY":
-        return event.get("subject") or ""
-    if group == "BODY":
-        return words(body_text(event.get("body")))
-    if group == "LOCATION":
-        return _locations(event)
-    if group == "ORGANIZER":
-        organizer = (event.get("organizer") or {}).get("emailAddress") or {}
-        shown = bool(event.get("attendees")) or event.get("isOrganizer") is False
-        return [str(organizer.get("address") or "").lower() if shown else None, shown]
-    if group.startswith("ATTENDEE:"):
-        return _attendee(event, group[9:])
-    if group == "OWNER":
-        return [(event.get("responseStatus") or {}).get("response") or "none",
-                event.get("responseRequested", True) is not False]
-    if group == "CLASS":
-        return str(event.get("sensitivity") or "normal").lower()
-    if group == "SHOWAS":
-        return str(event.get("showAs") or "busy").lower()
-    if group == "PRIORITY":
-        return str(event.get("importance") or "normal").lower()
-    if group == "CATEGORIES":
-        return list(event.get("categories") or [])
-    if group == "VALARM":
-        on = bool(event.get("isReminderOn"))
-        return [on, int(event.get("reminderMinutesBeforeStart") or 0) if on else None]
-    if group == "RRULE":
-        return [_recurrence(event), _when(event, "start"), _zone(event)]
-    if group == "EXDATE":
-        cancelled = sorted(str(c).rsplit(".", 1)[-1][:10]
-                           for c in event.get("cancelledOccurrences") or [])
-        return [cancelled, _when(event, "start"), _zone(event)]
-    if group == "RECURRENCE-ID":
-        original = event.get("originalStart")
-        return parse_graph_offset_datetime(original).isoformat() if original else None
-    if group == "STATUS":
-        return bool(event.get("isCancelled"))
-    if group == "ONLINE":
-        return [bool(event.get("isOnlineMeeting")),
-                str(event.get("onlineMeetingProvider") or "unknown")]
-    if group == "COUNTER":
-        return event.get("allowNewTimeProposals") is not False
-    return None  # CREATED: the client's value (or its absence) always stands
+    the event Graph returns for it: the row of the mapping table that owns the group says
+    (``fields.canonical``); None for CREATED, whose client value always stands."""
+    return fields.canonical(group, event)
 
 
 def canonical_field(name: str, event: dict):
     """A Graph field of an event in comparable form (bodies by their words, locations and
-    attendees by what the mapping carries)."""
-    if name == "body":
-        return words(body_text(event.get("body")))
-    if name in ("location", "locations"):
-        return _locations(event)
-    if name == "attendees":
-        return sorted(
-            (str((a.get("emailAddress") or {}).get("address") or "").lower(),
-             str(a.get("type") or "required").lower(),
-             str((a.get("status") or {}).get("response") or "none"))
-            for a in event.get("attendees") or [])
-    value = event.get(name)
-    return value.lower() if isinstance(value, str) else value
+    attendees by what the mapping carries): ``fields.same``."""
+    return fields.same(name, event)
 
 
 def fingerprint(group: str, event: dict) -> str:

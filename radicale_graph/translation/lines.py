@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 from icalendar.parser import Contentline
 
+from .timezones import iana_from_graph, zone
+
 # Groups whose lines the gateway derives from Graph (``name -> group``); every other property
 # is kept verbatim for CalDAV clients. DTSTAMP and LAST-MODIFIED are the store's (server)
 # values; CREATED is the client's when it sent one.
@@ -170,8 +172,6 @@ def vevent_text(items: list[str]) -> str:
 def vtimezone_text(tzid: str, first_year: int, last_year: int) -> str | None:
     """A VTIMEZONE for an IANA (or Windows) zone id, transitions from ``first_year`` to
     ``last_year`` (icalendar's generator), or ``None`` if the id names no known zone."""
-    from .timezones import iana_from_graph, zone
-
     if iana_from_graph(tzid) is None:
         return None
     tz = zone(tzid)

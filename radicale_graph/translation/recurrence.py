@@ -31,6 +31,10 @@ from collections.abc import Iterator
 from dateutil import rrule as du
 
 from .errors import UnsupportedObject
+from .timezones import graph_from_iana, iana_from_graph, zone
+
+# Graph's name of an event's recurrence (resources/event.md, patternedrecurrence.md).
+RECURRENCE = "recurrence"
 
 ICAL_DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 GRAPH_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -109,8 +113,6 @@ def rrule_to_recurrence(rule: dict, start: dt.datetime | dt.date, iana: str,
     UNTIL before DTSTART, and combinations no pattern type expresses. It does not check that
     DTSTART fits the rule: see :func:`check_same_occurrences`.
     """
-    from .timezones import graph_from_iana, zone
-
     parts = {str(k).upper(): v for k, v in rule.items()}
     unknown = sorted(set(parts) - SUPPORTED_PARTS)
     if unknown:
@@ -310,8 +312,6 @@ def recurrence_to_rrule(recurrence: dict, start: dt.datetime | dt.date,
     ``range_tz`` overrides the zone ``endDate`` is read in. Raises ``ValueError`` for an
     unknown pattern type.
     """
-    from .timezones import iana_from_graph, zone
-
     pattern = recurrence.get("pattern") or {}
     rng = recurrence.get("range") or {}
     kind = str(pattern.get("type") or "")

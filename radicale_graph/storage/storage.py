@@ -1,0 +1,193 @@
+"""The Radicale storage plugin's entry class :class:`Storage` (``[storage] type = radicale_graph``).
+
+Paths are ``/<mailbox>/<calendar>/<resource>.ics`` (see :mod:`.paths`). Radicale creates one
+:class:`Storage` for the whole server; the logged-in user is kept per request in a context
+variable, never on the instance. Implements Radicale 3.9's ``BaseStorage`` interface
+(radicale/storage/__init__.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+import threading
+from collections.abc import Iterator
+
+from radicale import storage as radicale_storage
+
+from ..graph import GraphClient
+from . import config as plugin_config
+from . import errors
+from .cache import CalendarCache
+from .collection import CalendarCollection, PlainCollection
+from .directory import CalendarInfo, Directory
+from .graph_events import CalendarEvents
+from .loader import CalendarLoader
+from .paths import parse
+from .sync_state import SyncState
+
+logger = logging.getLogger("radicale_graph.storage")
+
+current_user: contextvars.ContextVar[str] = contextvars.ContextVar("radicale_graph_user",
+                                                                  default="")
+
+
+class Storage(radicale_storage.BaseStorage):
+    """Radicale storage over Microsoft Graph calendars.
+
+    Raises ``ValueError`` at construction when the ``[storage]`` options are incomplete
+    (message names the option, never a secret)."""
+
+    # Resource names are the clients' own (Graph keeps them in an extended property), so any
+    # Unicode name works (Radicale 3.9 otherwise validates paths as "no-unicode").
+    _supports_unicode = True
+
+    def __init__(self, configuration) -> None:
+        configuration = configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA)
+        super().__init__(configuration)
+        self.settings, self.options = plugin_config.read(configuration)
+        self.client = GraphClient(self.settings)
+        self.directory = Directory(self.client, self.options.calendar_list_interval)
+        state_path = (os.path.join(self.options.state_folder, "sync-state.sqlite3")
+                      if self.options.state_folder else None)
+        self.sync_state = SyncState(state_path)
+        self._loaders: dict[tuple[str, str], CalendarLoader] = {}
+        self._caches_lock = threading.Lock()
+        self._write_locks: dict[str, threading.RLock] = {}
+        self._listing_locks: dict[str, threading.Lock] = {}
+
+    # -- per-request state ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
+        """Set the request's user; writes to one mailbox are serialized (so a PUT's UID check
+        and upload are atomic), reads take no lock."""
+        token = current_user.set(user or "")
+        errors.clear()
+        try:
+            if mode == "w":
+                target = parse(kwargs.get("path") or "")
+                with self._lock_for(self._write_locks, target.mailbox if target else ""):
+                    yield
+            else:
+                yield
+        finally:
+            current_user.reset(token)
+
+    def _lock_for(self, table: dict, key: str):
+        with self._caches_lock:
+            lock = table.get(key)
+            if lock is None:
+                lock = table[key] = threading.RLock()
+            return lock
+
+    def listing_lock(self, path: str):
+        """Lock held while one calendar is listed from Graph (one listing at a time)."""
+        return self._lock_for(self._listing_locks, path)
+
+    def report(self, exc: BaseException) -> BaseException:
+        """Record ``exc`` for the HTTP response and return it (see :mod:`.errors`)."""
+        return errors.record(exc)
+
+    # -- discovery ------------------------------------------------------------------------
+    def loader_for(self, info: CalendarInfo) -> CalendarLoader:
+        """The cache and loader of one calendar (one per calendar for the server's life)."""
+        with self._caches_lock:
+            key = (info.mailbox, info.id)
+            loader = self._loaders.get(key)
+            if loader is None:
+                events = CalendarEvents(self.client, info.mailbox, info.id)
+                loader = self._loaders[key] = CalendarLoader(
+                    events, CalendarCache(), self.sync_state, f"{info.mailbox}/{info.id}",
+                    self.options.rooms, self.options.delta_window,
+                    self.options.full_listing_interval)
+            return loader
+
+    def _collection(self, info: CalendarInfo) -> CalendarCollection:
+        loader = self.loader_for(info)
+        return CalendarCollection(self, info, loader.cache, loader)
+
+    def calendar(self, mailbox: str, name: str) -> CalendarCollection | None:
+        """The collection for ``/<mailbox>/<name>/``, or ``None``."""
+        try:
+            info = self.directory.calendars(mailbox).get(name)
+        except Exception as exc:
+            raise self.report(exc) from None
+        if info is None:
+            return None
+        return self._collection(info)
+
+    def discover(self, path: str, depth: str = "0", child_context_manager=None,
+                 user_groups=frozenset()):
+        """Yield the object at ``path`` and, unless ``depth == "0"``, its children.
+
+        Lazy: Radicale reads only the first element of ``discover("/user/", depth="1")`` on
+        every request, so children are listed only when iterated."""
+        target = parse(path)
+        if target is None:
+            return
+        manager = child_context_manager or (lambda path, href=None: contextlib.nullcontext())
+        if target.mailbox is None:
+            yield PlainCollection("", self)
+            if depth != "0":
+                for mailbox in self.options.mailboxes:
+                    with manager(mailbox, None):
+                        yield PlainCollection(mailbox, self)
+            return
+        if target.mailbox not in self.options.mailboxes:
+            return
+        if target.calendar is None:
+            yield PlainCollection(target.mailbox, self)
+            if depth != "0":
+                try:
+                    calendars = self.directory.calendars(target.mailbox)
+                except Exception as exc:
+                    raise self.report(exc) from None
+                for info in calendars.values():
+                    with manager(f"{target.mailbox}/{info.name}", None):
+                        yield self._collection(info)
+            return
+        collection = self.calendar(target.mailbox, target.calendar)
+        if collection is None:
+            return
+        if target.href is not None:
+            item = collection.get_item(target.href)
+            if item is not None:
+                yield item
+            return
+        yield collection
+        if depth != "0":
+            for item in collection.get_all():
+                with manager(collection.path, item.href):
+                    yield item
+
+    def move(self, item, to_collection, to_href: str) -> None:
+        raise self.report(PermissionError(
+            "MOVE is not supported by the Graph gateway: copy the event and delete the old one"))
+
+    def create_collection(self, href: str, items=None, props=None):
+        """Creating calendars through CalDAV is not supported yet: calendars are created in
+        Outlook. The mailbox principals always exist for served mailboxes."""
+        target = parse(href)
+        if target and target.calendar is None and not props:
+            if target.mailbox in self.options.mailboxes:
+                return PlainCollection(target.mailbox, self), {}, []
+            # Radicale tries this for every login with W on /<login>/ and fails the request.
+            raise self.report(PermissionError(
+                f"login {target.mailbox} is not a mailbox served by the gateway: add it to "
+                f"[storage] mailboxes, or do not grant W on its own path in the rights file"))
+        raise self.report(PermissionError(
+            f"cannot create collection {href!r}: create calendars in Outlook, and serve a "
+            f"mailbox by adding it to [storage] mailboxes"))
+
+    def verify(self) -> bool:
+        """Check that the app can get a token and list every served mailbox's calendars."""
+        ok = True
+        for mailbox in self.options.mailboxes:
+            try:
+                self.directory.calendars(mailbox)
+            except Exception as exc:
+                logger.error("%s", exc)
+                ok = False
+        return ok
