@@ -15,6 +15,8 @@ messages carry none).
 
 from __future__ import annotations
 
+import logging
+import threading
 from xml.sax.saxutils import escape
 
 import radicale
@@ -28,9 +30,11 @@ from .graph import (
     NotFound,
     PreconditionFailed,
     ServiceUnavailable,
+    SignInRequired,
     Throttled,
 )
 from .storage import conditions, errors
+from .storage.storage import login_kind
 from .storage.writer import PartialWrite
 from .translation import UnsupportedObject
 
@@ -38,9 +42,13 @@ DAV_NS = "DAV:"
 CALDAV_NS = "urn:ietf:params:xml:ns:caldav"
 GATEWAY_NS = "urn:radicale-graph"
 
+logger = logging.getLogger("radicale_graph.signin")
+
 
 def error_response(exc: BaseException) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) for a recorded cause."""
+    if isinstance(exc, SignInRequired):  # the text names the sign-in page; nothing was sent
+        return _text(403, str(exc))
     if isinstance(exc, UnsupportedObject):
         return _precondition(403, exc.precondition, str(exc))
     if isinstance(exc, PartialWrite):
@@ -80,9 +88,42 @@ def _precondition(status: int, precondition: str, message: str):
 
 
 class GatewayApplication(radicale.Application):
-    """Radicale's ``Application`` whose failed answers carry the recorded cause."""
+    """Radicale's ``Application`` whose failed answers carry the recorded cause; in delegated
+    mode it also serves the sign-in page under ``/.signin/`` (:mod:`.web.signin`)."""
+
+    _signin = None
+    _signin_lock = threading.Lock()
+
+    def _signin_pages(self):
+        """The sign-in pages, built on first use from the storage's delegated tokens; None
+        when the storage is not the gateway's or delegated mode is off."""
+        if self._signin is None:
+            tokens = getattr(self._storage, "delegated", None)
+            if tokens is None:
+                return None
+            from .web.app_passwords import AppPasswords
+            from .web.signin import SignInPages
+
+            with self._signin_lock:
+                if self._signin is None:
+                    options = self._storage.options
+                    self._signin = SignInPages(tokens, AppPasswords(options.state_folder),
+                                               options.public_url)
+        return self._signin
 
     def _handle_request(self, environ):
+        login_kind.set("")
+        path = environ.get("PATH_INFO", "")
+        if path == "/.signin" or path.startswith("/.signin/"):
+            pages = self._signin_pages()
+            if pages is not None:
+                status, headers, body = pages.handle(environ)
+                logger.info("%s %s: %d", environ.get("REQUEST_METHOD"), path, status)
+                headers = dict(headers, **{"Content-Length": str(len(body))})
+                from http import client
+
+                return (f"{status} {client.responses.get(status, 'Error')}",
+                        list(headers.items()), [body])
         errors.clear()
         conditions.set_from_environ(environ)
         status_text, headers, answers = super()._handle_request(environ)

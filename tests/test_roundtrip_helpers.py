@@ -293,10 +293,6 @@ class EmulatorCalendar:
         self.events.delete(event_id)
 
 
-# The name tests/test_rrule_vectors.py imports; the writing is storage/writer.py's.
-GraphWriter = EmulatorCalendar
-
-
 def emulator_of_its_own():
     """A Graph emulator for one test module (no faults left by other tests); use as
     ``own_emulator = pytest.fixture(scope="module")(emulator_of_its_own)``."""

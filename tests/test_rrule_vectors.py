@@ -21,7 +21,7 @@ from radicale_graph.translation import UnsupportedObject, event_plan
 
 from .test_roundtrip_helpers import (
     SHARED,
-    GraphWriter,
+    EmulatorCalendar,
     emulator_of_its_own,
     event_validator,
     graph_client,
@@ -82,7 +82,7 @@ def expected_instants(case: dict) -> list:
     return out
 
 
-def graph_instances(writer: GraphWriter, event_id: str, first, last, all_day: bool) -> list:
+def graph_instances(writer: EmulatorCalendar, event_id: str, first, last, all_day: bool) -> list:
     """The series' instances from the emulator between ``first`` and a year after ``last``."""
     def instant(value):
         if isinstance(value, dt.datetime):
@@ -106,7 +106,7 @@ def graph_instances(writer: GraphWriter, event_id: str, first, last, all_day: bo
 def test_vectors_expand_through_the_emulator_or_are_refused(own_emulator):
     cases = read_cases()
     assert len(cases) == 146
-    writer = GraphWriter(graph_client(own_emulator), MAILBOX)
+    writer = EmulatorCalendar(graph_client(own_emulator), MAILBOX)
     validator = event_validator()
     outcome: Counter = Counter()
     reasons: Counter = Counter()

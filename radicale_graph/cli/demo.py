@@ -46,8 +46,13 @@ permissions: r
 def write_demo_files(folder: str, *, host: str, port: int, authority: str, graph_url: str,
                      ca_file: str, storage_options: dict[str, str] | None = None) -> str:
     """Write the demo's Radicale configuration, users and rights into ``folder``; return the
-    configuration path. ``storage_options`` adds or overrides ``[storage]`` options."""
+    configuration path. ``storage_options`` adds or overrides ``[storage]`` options. With
+    ``mode`` delegated or both in them, the logins go through ``radicale_graph.auth`` (app
+    passwords from the sign-in page, htpasswd as fallback in mode both), a token cache key is
+    generated into ``folder``/token.key and ``public_url`` defaults to
+    ``http://{host}:{port}``."""
     from ..emulator import demo
+    from ..graph.delegated import generate_key
 
     users = os.path.join(folder, "users")
     with open(users, "w", encoding="utf-8") as handle:
@@ -65,6 +70,16 @@ def write_demo_files(folder: str, *, host: str, port: int, authority: str, graph
         "ca_file": ca_file, "mailboxes": ", ".join(demo.USERS), "rooms": ", ".join(demo.ROOMS),
         "state_folder": os.path.join(folder, "state"),
         **(storage_options or {})}
+    auth_type = "htpasswd"
+    if storage.get("mode", "app") != "app":
+        auth_type = "radicale_graph.auth"
+        if not storage.get("token_cache_key_file"):
+            key_file = os.path.join(folder, "token.key")
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(generate_key() + "\n")
+            storage["token_cache_key_file"] = key_file
+        storage.setdefault("public_url", f"http://{host}:{port}")
     storage_lines = "".join(f"{k} = {v}\n" for k, v in storage.items())
     path = os.path.join(folder, "radicale.conf")
     with open(path, "w", encoding="utf-8") as handle:
@@ -73,7 +88,7 @@ def write_demo_files(folder: str, *, host: str, port: int, authority: str, graph
 hosts = {host}:{port}
 
 [auth]
-type = htpasswd
+type = {auth_type}
 htpasswd_filename = {users}
 htpasswd_encryption = plain
 
@@ -112,8 +127,11 @@ def run_demo(args) -> None:
         authority, graph_url, ca_file = emu.authority_host, emu.graph_url, emu.ca_file
     try:
         with tempfile.TemporaryDirectory(prefix="radicale-graph-demo-") as folder:
+            # Both modes: rooms and displays with htpasswd logins and the app-only token;
+            # people sign in at /.signin/ and use their app password (delegated token).
             path = write_demo_files(folder, host=args.host, port=args.port,
-                                    authority=authority, graph_url=graph_url, ca_file=ca_file)
+                                    authority=authority, graph_url=graph_url, ca_file=ca_file,
+                                    storage_options={"mode": "both"})
             configuration = radicale_config.load([(path, False)])
             configuration.update({"logging": {"level": args.log_level}}, "command line")
             check(configuration)
@@ -121,6 +139,10 @@ def run_demo(args) -> None:
             print(f"CalDAV: http://{args.host}:{args.port}/  (Graph: {graph_url})", flush=True)
             for login in demo.USERS + demo.ROOMS:
                 print(f"  login {login}  password {DEMO_PASSWORD}", flush=True)
+            for login, password in demo.USER_PASSWORDS.items():
+                print(f"Microsoft sign-in (delegated mode): {login} / {password}", flush=True)
+            print(f"Sign in with Microsoft: http://{args.host}:{args.port}/.signin/  (then "
+                  "log in to CalDAV with your address and the app password shown)", flush=True)
             serve(configuration)
     finally:
         if emu is not None:

@@ -20,6 +20,8 @@ def run_emulator(args) -> None:
               flush=True)
     print(f"demo tenant {demo.TENANT_ID}, app {demo.CLIENT_ID}, secret {demo.CLIENT_SECRET}",
           flush=True)
+    for login, password in demo.USER_PASSWORDS.items():
+        print(f"Microsoft sign-in (delegated mode): {login} / {password}", flush=True)
     try:
         threading.Event().wait()
     finally:

@@ -45,7 +45,18 @@ def check(configuration) -> None:
             configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA))
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    if not options.mailboxes:
+    if options.delegated:
+        import os
+
+        from ..graph.delegated import EncryptedTokenCache
+        from ..storage.storage import TOKEN_CACHE_FILE
+
+        try:
+            EncryptedTokenCache(os.path.join(options.state_folder, TOKEN_CACHE_FILE),
+                                options.token_cache_key).load()
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+    if not options.mailboxes and options.mode == "app":
         raise StartupError("[storage] mailboxes lists no mailbox to serve: add the users' and "
                            "rooms' addresses (comma-separated)")
     client = GraphClient(settings)

@@ -8,14 +8,15 @@ here is imported from the gateway's ``translation``, ``graph`` or ``storage`` pa
     emu = Emulator(load_demo=True)
     emu.start()
     ...  # authority f"{emu.url}/{demo.TENANT_ID}", Graph at emu.graph_url, verify=emu.ca_file
+    # delegated: emu.url/{tenant}/oauth2/v2.0/authorize signs in demo.USER_PASSWORDS users
     emu.stop()
 """
 
 from . import demo
-from .demo import CLIENT_ID, CLIENT_SECRET, ROOMS, TENANT_ID, USERS
+from .demo import CLIENT_ID, CLIENT_SECRET, ROOMS, TENANT_ID, USER_PASSWORDS, USERS
 from .server import Emulator, LoggedRequest
 
 __all__ = [
-    "CLIENT_ID", "CLIENT_SECRET", "Emulator", "LoggedRequest", "ROOMS", "TENANT_ID", "USERS",
-    "demo",
+    "CLIENT_ID", "CLIENT_SECRET", "Emulator", "LoggedRequest", "ROOMS", "TENANT_ID",
+    "USER_PASSWORDS", "USERS", "demo",
 ]

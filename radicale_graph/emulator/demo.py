@@ -25,6 +25,15 @@ CLIENT_SECRET = "demo-secret~Contoso.Graph.Emulator.2026"  # demo only, not a re
 DOMAINS = ("contoso.com", "contoso.onmicrosoft.com")
 USERS = ("alice@contoso.com", "bob@contoso.com")
 ROOMS = ("room-adams@contoso.com", "room-baker@contoso.com")
+#: Microsoft sign-in passwords of the demo users (delegated mode; demo only, not real
+#: credentials). Rooms are resource mailboxes: their accounts do not sign in.
+USER_PASSWORDS = {"alice@contoso.com": "Alice-M365-pass", "bob@contoso.com": "Bob-M365-pass"}
+#: Delegated permissions the demo app has admin consent for (scopes-oidc.md, permissions).
+DELEGATED_SCOPES = ("openid", "profile", "offline_access", "User.Read", "Calendars.ReadWrite",
+                    "Calendars.ReadWrite.Shared", "Group.ReadWrite.All", "Place.Read.All")
+#: Redirect URIs of the demo app; for localhost/127.0.0.1 the port is ignored when matching
+#: (learn.microsoft.com/entra/identity-platform/reply-url, "Localhost exceptions").
+REDIRECT_URIS = ("http://localhost/.signin/callback", "http://127.0.0.1/.signin/callback")
 PACIFIC = "Pacific Standard Time"
 _DATA = Path(__file__).parent / "data"
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from . import delta, odata, render, schema, series, times
+from .delegated import CALENDAR_READ, CALENDAR_WRITE, OTHER_USERS_READ, PLACE_READ, USER_READ
 from .errors import GraphError, bad_request, not_found
 
 DEFAULT_PAGE = 10
@@ -101,25 +102,57 @@ class GraphApi:
 
     # -- entry ------------------------------------------------------------------------------
 
-    def mailbox_of(self, segments: list) -> str | None:
-        """The mailbox (lower-case UPN) a request addresses, or None."""
+    def mailbox_of(self, segments: list, claims: dict | None = None) -> str | None:
+        """The mailbox (lower-case UPN) a request addresses, or None; ``/me`` is the signed-in
+        user of a delegated token (``claims``)."""
+        if segments and segments[0].lower() == "me" and claims and claims.get("scp") \
+                and claims.get("upn"):
+            return claims["upn"].lower()
         if len(segments) >= 2 and segments[0].lower() == "users":
             box = self.store.mailbox(segments[1])
             return box.upn.lower() if box else segments[1].lower()
         return None
 
     def handle(self, req: Request) -> Response:
-        """Answer one request. Raises GraphError for refusals."""
+        """Answer one request. Raises GraphError for refusals.
+
+        Delegated tokens (a ``scp`` claim): ``/me[/...]`` is ``/users/{the token's user}[/...]``
+        (the ``@odata.context`` names the user's id, links keep ``/me``, as in the Graph docs'
+        examples); another user's mailbox answers 403 ErrorAccessDenied (no sharing yet), and so
+        does a path whose permission is not in ``scp`` (calendars: ``Calendars.Read[Write]
+        [.Shared]``, writes need ``ReadWrite``; ``/me``: ``User.Read``; places:
+        ``Place.Read.All``). The ApplicationAccessPolicy applies to app-only tokens only.
+        """
         seg = req.segments
         head = seg[0].lower() if seg else ""
+        scp = req.claims.get("scp")
+        delegated = scp is not None
+        granted = {s.lower() for s in (scp or "").split()}
         if head == "me":
-            raise bad_request("/me request is only valid with delegated authentication flow.")
+            if not delegated or not req.claims.get("upn"):
+                raise bad_request("/me request is only valid with delegated authentication flow.")
+            seg = ["users", req.claims["upn"], *seg[1:]]
+            head = "users"
         if head == "places":
+            if delegated and not granted & PLACE_READ:
+                raise _denied()
             return self._places(req)
         if head != "users" or len(seg) < 2:
             raise bad_request(f"Resource not found for the segment '{seg[0] if seg else ''}'.")
         user = seg[1]
         box = self.store.mailbox(user)
+        if req.segments[0].lower() == "me":
+            user = req.claims.get("oid") or user  # Graph's contexts for /me name the user id
+        if delegated:
+            own = box is not None and box.upn.lower() == req.claims.get("upn", "").lower()
+            if len(seg) == 2:
+                if not (granted & (USER_READ if own else OTHER_USERS_READ)):
+                    raise _denied()
+            elif not own:
+                raise _denied()  # sharing and delegation come later
+            elif not granted & CALENDAR_READ or (
+                    req.method not in ("GET", "HEAD") and not granted & CALENDAR_WRITE):
+                raise _denied()
         if len(seg) == 2:
             self._method(req, "GET")
             if box is None:
@@ -131,7 +164,7 @@ class GraphApi:
         if box is None:
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{user}' is invalid.")
         app = self.identity.app(req.claims.get("appid", ""))
-        if app is not None and not app.may_access(box.upn):
+        if not delegated and app is not None and not app.may_access(box.upn):
             raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
         return self._mailbox(req, box, user, seg[2:])
 
@@ -490,6 +523,12 @@ class GraphApi:
                 "value": list(self.store.places),
             })
         raise not_found()
+
+
+def _denied() -> GraphError:
+    """403 ErrorAccessDenied, Exchange's answer to a delegated token without the right."""
+    return GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try "
+                                                "again.")
 
 
 def _without_select_only(view: render.View) -> render.View:

@@ -1,4 +1,4 @@
-"""The Microsoft identity platform parts an app-only Graph client uses.
+"""The Microsoft identity platform parts a Graph client uses (app-only and delegated).
 
 - OpenID discovery: ``GET /{tenant}/v2.0/.well-known/openid-configuration`` (what msal 1.39's
   ``authority.tenant_discovery`` fetches; it reads ``authorization_endpoint``,
@@ -10,6 +10,8 @@
 - Refusals use Entra's body and AADSTS codes: 90002 unknown tenant, 700016 unknown client,
   7000215 wrong secret, 7000218 no credential, 700027 assertion key/signature, 700024 expired
   assertion, 700021 assertion issuer, 1002012 scope without ``/.default``.
+- Delegated access (authorization code flow with PKCE, refresh tokens, sign-in page, consent
+  errors): :mod:`.delegated`, mixed into :class:`Identity`.
 Access tokens are JWTs (RS256) signed with a key made at start; :meth:`Identity.check` verifies
 them for the Graph side. Secrets and tokens never appear in error text.
 """
@@ -29,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .delegated import Delegated
 from .errors import GraphError, entra_error_body
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -39,12 +42,16 @@ LIFETIME = 3599  # seconds, as Entra answers for app tokens
 
 @dataclass
 class App:
-    """An app registration: its secret, certificates and mailbox scope (None = every mailbox)."""
+    """An app registration: its secret, certificates and mailbox scope (None = every mailbox);
+    for delegated access its redirect URIs and the delegated permissions consented (admin
+    consent for the tenant: OIDC scopes and bare Graph permission names)."""
 
     client_id: str
     secret: str | None = None
     certificates: list = field(default_factory=list)  # cryptography x509.Certificate
     allowed_mailboxes: set | None = None  # lower-case UPNs
+    redirect_uris: list = field(default_factory=list)
+    delegated_scopes: list = field(default_factory=list)
 
     def may_access(self, upn: str) -> bool:
         """False when an ApplicationAccessPolicy keeps the app out of the mailbox."""
@@ -55,29 +62,39 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class Identity:
-    """One Entra tenant: registered apps, discovery document, token issuance and checking."""
+class Identity(Delegated):
+    """One Entra tenant: registered apps, users who sign in, discovery document, token issuance
+    and checking. ``lifetime``: seconds a delegated access token lives (Entra answers 3599;
+    app-only tokens always get 3599)."""
 
     def __init__(self, tenant_id: str, domains: tuple[str, ...] = ()):
         self.tenant_id = tenant_id
         self.domains = {d.lower() for d in domains}
         self.apps: dict[str, App] = {}
         self.lock = threading.Lock()
+        self.lifetime = LIFETIME
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._kid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self._init_delegated()
 
     # -- apps -----------------------------------------------------------------------------
 
     def register_app(self, client_id: str, *, secret: str | None = None,
                      certificate_pem: str | bytes | None = None,
-                     allowed_mailboxes=None) -> App:
-        """Register (or replace) an app; ``allowed_mailboxes`` None means no access policy."""
+                     allowed_mailboxes=None, redirect_uris=None,
+                     delegated_scopes=None) -> App:
+        """Register (or replace) an app; ``allowed_mailboxes`` None means no access policy.
+        ``redirect_uris``: where /authorize may send codes; ``delegated_scopes``: the delegated
+        permissions consented (a space-separated string or a list; Graph permissions bare)."""
         certs = []
         if certificate_pem:
             pem = certificate_pem.encode() if isinstance(certificate_pem, str) else certificate_pem
             certs.append(x509.load_pem_x509_certificate(pem))
         scope = None if allowed_mailboxes is None else {m.lower() for m in allowed_mailboxes}
-        app = App(client_id, secret, certs, scope)
+        if isinstance(delegated_scopes, str):
+            delegated_scopes = delegated_scopes.split()
+        app = App(client_id, secret, certs, scope, list(redirect_uris or []),
+                  list(delegated_scopes or []))
         with self.lock:
             self.apps[client_id.lower()] = app
         return app
@@ -149,7 +166,14 @@ class Identity:
         if not self.knows_tenant(tenant):
             return 400, self._tenant_not_found(tenant, "invalid_request")
         grant = form.get("grant_type", "")
-        if grant != "client_credentials":
+        status, body = self._token(base, tenant, form, grant)
+        if grant in ("authorization_code", "refresh_token"):
+            self._log_token(grant, form.get("client_id", ""), body.pop("_upn", None), status, body)
+        body.pop("_upn", None)
+        return status, body
+
+    def _token(self, base: str, tenant: str, form: dict, grant: str) -> tuple[int, dict]:
+        if grant not in ("client_credentials", "authorization_code", "refresh_token"):
             return 400, entra_error_body(
                 "unsupported_grant_type", 70003,
                 f"The app requested an unsupported grant type '{grant}'.")
@@ -187,6 +211,10 @@ class Identity:
             method = ""
         if refused:
             return refused
+        if grant == "authorization_code":
+            return self.authorization_code_grant(base, app, form)
+        if grant == "refresh_token":
+            return self.refresh_token_grant(base, app, form)
         scopes = form.get("scope", "").split()
         if not scopes or any(not s.endswith("/.default") for s in scopes):
             return 400, entra_error_body(
@@ -300,6 +328,9 @@ class Identity:
             "rh": "0.emulated.", "roles": list(ROLES), "sub": oid, "tenant_region_scope": "EU",
             "tid": self.tenant_id, "uti": uuid.uuid4().hex[:22], "ver": "1.0",
         }
+        return self._sign(claims)
+
+    def _sign(self, claims: dict) -> str:
         return jwt.encode(claims, self._key, algorithm="RS256",
                           headers={"kid": self._kid, "x5t": self._kid})
 

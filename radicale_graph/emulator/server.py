@@ -1,5 +1,9 @@
 """The HTTPS server: identity endpoints, Graph v1.0 under ``/v1.0``, JSON batching, faults.
 
+Identity endpoints under ``/{tenant}/``: ``v2.0/.well-known/openid-configuration``,
+``discovery/v2.0/keys``, ``oauth2/v2.0/token`` (client credentials, authorization code,
+refresh token) and ``oauth2/v2.0/authorize`` (sign-in page; :mod:`.delegated`).
+
 Behaviour beyond the resources (Graph docs):
 - Response headers on Graph answers: ``Content-Type: application/json;odata.metadata=minimal;
   odata.streaming=true;IEEE754Compatible=false;charset=utf-8``, ``request-id``,
@@ -155,7 +159,10 @@ class Emulator:
     long a deleted event stays readable by id (Deleted Items). Graph is at :attr:`graph_url`, the
     authority host at :attr:`authority_host` (``/<tenant>/...``); :attr:`ca_file` is the PEM
     certificate served. :attr:`store` is the tenant state, :attr:`request_log` lists Graph
-    requests (batch sub-requests included) as :class:`LoggedRequest`.
+    requests (batch sub-requests included) as :class:`LoggedRequest`. With ``load_demo`` the
+    demo app also has delegated consent (``demo.DELEGATED_SCOPES``) and redirect URIs
+    (``demo.REDIRECT_URIS``), and the demo users sign in with ``demo.USER_PASSWORDS``;
+    :attr:`identity` holds users, codes, refresh grants, ``token_log`` and ``counts``.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, certfile: str | None = None,
@@ -182,7 +189,11 @@ class Emulator:
         self._tmp: str | None = None
         if load_demo:
             demo.load(self.store)
-            self.register_app(demo.CLIENT_ID, secret=demo.CLIENT_SECRET)
+            self.register_app(demo.CLIENT_ID, secret=demo.CLIENT_SECRET,
+                              redirect_uris=demo.REDIRECT_URIS,
+                              delegated_scopes=demo.DELEGATED_SCOPES)
+            for upn, password in demo.USER_PASSWORDS.items():
+                self.set_password(upn, password)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -253,12 +264,35 @@ class Emulator:
     # -- test controls ------------------------------------------------------------------------
 
     def register_app(self, client_id: str, *, secret: str | None = None,
-                     certificate_pem: str | bytes | None = None, allowed_mailboxes=None):
+                     certificate_pem: str | bytes | None = None, allowed_mailboxes=None,
+                     redirect_uris=None, delegated_scopes=None):
         """Register an Entra app. ``allowed_mailboxes`` None = every mailbox; a set of UPNs acts
-        like an ApplicationAccessPolicy (others answer 403 ErrorAccessDenied)."""
+        like an ApplicationAccessPolicy on app-only tokens (others answer 403
+        ErrorAccessDenied). ``redirect_uris``: redirect URIs for the authorization code flow
+        (for ``localhost``/``127.0.0.1`` the port is ignored, reply-url.md);
+        ``delegated_scopes``: delegated permissions consented for the tenant (list or
+        space-separated string, e.g. ``"openid profile offline_access Calendars.ReadWrite"``)."""
         return self.identity.register_app(client_id, secret=secret,
                                           certificate_pem=certificate_pem,
-                                          allowed_mailboxes=allowed_mailboxes)
+                                          allowed_mailboxes=allowed_mailboxes,
+                                          redirect_uris=redirect_uris,
+                                          delegated_scopes=delegated_scopes)
+
+    def set_password(self, upn: str, password: str):
+        """Let the user of mailbox ``upn`` sign in (delegated mode) with ``password``; the
+        Graph user id becomes the token's ``oid``. Earlier refresh tokens stay valid (call
+        :meth:`revoke_refresh_tokens` for a password reset)."""
+        box = self.store.mailbox(upn)
+        if box is None:
+            raise KeyError(f"no mailbox {upn}")
+        return self.identity.add_user(box.upn, password, oid=box.guid, name=box.display_name,
+                                      given_name=box.given_name, surname=box.surname)
+
+    def revoke_refresh_tokens(self, upn: str) -> int:
+        """Refuse every refresh token of ``upn`` issued so far (400 invalid_grant AADSTS50173),
+        as revokeSignInSessions does; access tokens already issued stay valid until they expire
+        (refresh-tokens.md). Returns how many live refresh tokens were revoked."""
+        return self.identity.revoke_refresh_tokens(upn)
 
     def inject_fault(self, status: int = 429, count: int = 1, retry_after: int | None = 2,
                      path_contains: str | None = None, method: str | None = None,
@@ -323,10 +357,12 @@ class Emulator:
             return status, out, _encode(data)
         if self.latency:
             time.sleep(self.latency)
-        return self._identity(method, split.path, headers, body)
+        return self._identity(method, split.path, headers, body, split.query)
 
-    def _identity(self, method, path, headers, body):
+    def _identity(self, method, path, headers, body, query=""):
         parts = [p for p in path.split("/") if p]
+        if len(parts) == 4 and [p.lower() for p in parts[1:]] == ["oauth2", "v2.0", "authorize"]:
+            return self.identity.authorize(self.url, parts[0], method, query, body)
         json_headers = {"Content-Type": "application/json; charset=utf-8",
                         "Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
                         "x-ms-request-id": str(uuid.uuid4())}
@@ -376,7 +412,7 @@ class Emulator:
                    "RoleInstance": "EMU000000000000"}}, separators=(",", ":"))}
         top = claims is None
         segments = [unquote(s) for s in path.split("/") if s]
-        mailbox = self.api.mailbox_of(segments)
+        mailbox = self.api.mailbox_of(segments, claims)
         fault = None
         try:
             fault = self._take_fault(path + ("?" + query if query else ""), method)
@@ -395,6 +431,7 @@ class Emulator:
                         'common/oauth2/authorize", '
                         'client_id="00000003-0000-0000-c000-000000000000"')
                     raise
+                mailbox = self.api.mailbox_of(segments, claims)
             if segments == ["$batch"]:
                 if method != "POST":
                     raise GraphError(405, "Request_BadRequest",

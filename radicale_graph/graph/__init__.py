@@ -1,4 +1,4 @@
-"""Microsoft Graph client layer: app-only tokens, retries, paging, batching, errors."""
+"""Microsoft Graph client layer: app-only and delegated tokens, retries, paging, $batch."""
 
 from .client import GraphClient, GraphResponse, merge_prefer
 from .errors import (
@@ -11,6 +11,7 @@ from .errors import (
     NotFound,
     PreconditionFailed,
     ServiceUnavailable,
+    SignInRequired,
     Throttled,
     Unauthorized,
     error_from_response,
@@ -30,6 +31,7 @@ __all__ = [
     "NotFound",
     "PreconditionFailed",
     "ServiceUnavailable",
+    "SignInRequired",
     "Throttled",
     "Unauthorized",
     "error_from_response",

@@ -119,8 +119,12 @@ class TokenProvider:
     Graph refused one). Thread-safe. Raises AuthError (one line, no secret) on failure.
     """
 
-    def __init__(self, settings: GraphSettings) -> None:
+    def __init__(self, settings: GraphSettings,
+                 token_cache: msal.TokenCache | None = None) -> None:
         self._settings = settings
+        # None: msal's own in-memory cache (app-only). The delegated token source passes its
+        # encrypted, persisted SerializableTokenCache (see .delegated).
+        self._token_cache = token_cache
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
         self._http: _IdentitySession | None = None
@@ -183,6 +187,7 @@ class TokenProvider:
                 # discovery about the host.
                 validate_authority=microsoft_cloud,
                 instance_discovery=None if microsoft_cloud else False,
+                token_cache=self._token_cache,
             )
         except Exception as exc:
             http.close()

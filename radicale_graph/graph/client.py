@@ -8,6 +8,7 @@ learn.microsoft.com/graph/json-batching (``$batch``, 20 requests, ``id``/``statu
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import uuid
@@ -102,6 +103,19 @@ class GraphClient:
         self._tokens = TokenProvider(settings)
         self._session, self._retry = build_session(settings, USER_AGENT)
         self._limiter = MailboxLimiter(settings.max_concurrency)
+        self._shared = False
+
+    def with_tokens(self, tokens) -> GraphClient:
+        """A view of this client that sends ``tokens.get_token()`` (e.g. one person's delegated
+        token, :class:`~.delegated.PersonTokens`) instead of the app-only token, and calls
+        ``tokens.invalidate()`` when Graph refuses it. It shares the HTTP session, the retry
+        policy and the per-mailbox limits; this client is unchanged. ``close()`` on the view
+        does nothing (close the client itself). ``tokens.get_token()`` may raise AuthError
+        (``SignInRequired``): then no request is sent."""
+        view = copy.copy(self)
+        view._tokens = tokens
+        view._shared = True
+        return view
 
     # -- lifecycle -----------------------------------------------------------------------
     def check_credentials(self) -> None:
@@ -110,7 +124,10 @@ class GraphClient:
         self._tokens.get_token()
 
     def close(self) -> None:
-        """Close the HTTP sessions (Graph and identity platform)."""
+        """Close the HTTP sessions (Graph and identity platform); a no-op on a view made by
+        :meth:`with_tokens`."""
+        if self._shared:
+            return
         self._session.close()
         self._tokens.close()
 

@@ -37,6 +37,23 @@ class AuthError(Exception):
         self.code = code
 
 
+class SignInRequired(AuthError):
+    """A person's delegated token cannot be had without a new sign-in: they never signed in
+    through the gateway, or their refresh token was revoked, expired or needs new consent
+    (``invalid_grant``, e.g. AADSTS50173, AADSTS70008, AADSTS700082, AADSTS65001).
+
+    ``str()`` names the person and the sign-in page (``signin_url``), never a token.
+    ``upn`` is the person's user principal name.
+    """
+
+    def __init__(self, upn: str, signin_url: str, reason: str, code: str = "") -> None:
+        self.upn = upn
+        self.signin_url = signin_url
+        super().__init__(
+            f"Microsoft 365 access for {upn} has ended ({reason}): sign in again at "
+            f"{signin_url} and use the new app password shown there", code or "SignInRequired")
+
+
 class GraphError(Exception):
     """Graph answered an error (or could not be reached: ``status`` 0, ``NetworkError``).
 

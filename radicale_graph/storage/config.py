@@ -7,11 +7,12 @@ Every option is explained in ``config/radicale-graph.conf``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from radicale import config as radicale_config
 
 from ..graph import GraphSettings
+from ..graph.delegated import DEFAULT_SCOPES, load_key
 
 
 def _list(value: str) -> list[str]:
@@ -60,7 +61,21 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
     "default_timezone": {"value": "UTC", "help": "IANA zone for floating times", "type": str},
     "timeout": {"value": "30", "help": "seconds per Graph HTTP call",
                 "type": radicale_config.positive_float},
+    "mode": {"value": "app", "help": "app (app-only token), delegated (people sign in with "
+                                     "Microsoft and use app passwords) or both", "type": str},
+    "public_url": {"value": "", "help": "the gateway's URL as browsers reach it (the sign-in "
+                                        "redirect URI is <public_url>/.signin/callback)",
+                   "type": str},
+    "delegated_scopes": {"value": " ".join(DEFAULT_SCOPES),
+                         "help": "delegated Graph permissions asked for at sign-in",
+                         "type": str},
+    "token_cache_key_file": {"value": "", "help": "file holding the Fernet key that encrypts "
+                                                  "the token cache (else the environment "
+                                                  "variable RADICALE_GRAPH_TOKEN_KEY)",
+                             "type": radicale_config.filepath},
 }}
+
+MODES = ("app", "delegated", "both")
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,20 @@ class GatewayOptions:
     state_folder: str = ""
     delta_window: float = 90.0
     full_listing_interval: float = 3600.0
+    mode: str = "app"
+    public_url: str = ""
+    delegated_scopes: tuple[str, ...] = DEFAULT_SCOPES
+    token_cache_key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def delegated(self) -> bool:
+        """Whether people may sign in with Microsoft (``mode`` delegated or both)."""
+        return self.mode in ("delegated", "both")
+
+    @property
+    def app_only(self) -> bool:
+        """Whether the app-only token serves ``mailboxes`` (``mode`` app or both)."""
+        return self.mode in ("app", "both")
 
 
 def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
@@ -107,6 +136,18 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
         certificate_file=None if secret else cert, certificate_key_file=None if secret else key,
         authority_host=get("authority_host").rstrip("/"), graph_url=get("graph_url").rstrip("/"),
         ca_file=get("ca_file") or None, timeout=float(get("timeout")))
+    mode = (get("mode") or "app").strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"[storage] mode must be one of {', '.join(MODES)}, got {mode!r}")
+    public_url = (get("public_url") or "").strip().rstrip("/")
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise ValueError(f"[storage] public_url must be an absolute URL, got {public_url!r}")
+    key = None
+    if mode != "app":
+        key = load_key(get("token_cache_key_file") or None)
+        if not get("state_folder"):
+            raise ValueError("[storage] state_folder must be set in delegated mode (it keeps "
+                             "the encrypted token cache and the app passwords)")
     rooms = _list(get("rooms"))
     users = _list(get("mailboxes"))
     options = GatewayOptions(mailboxes=tuple(dict.fromkeys(users + rooms)),
@@ -116,5 +157,9 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
                              calendar_list_interval=float(get("calendar_list_interval")),
                              state_folder=get("state_folder"),
                              delta_window=float(get("delta_window")),
-                             full_listing_interval=float(get("full_listing_interval")))
+                             full_listing_interval=float(get("full_listing_interval")),
+                             mode=mode, public_url=public_url,
+                             delegated_scopes=tuple(str(get("delegated_scopes")).replace(
+                                 ",", " ").split()),
+                             token_cache_key=key)
     return settings, options

@@ -26,12 +26,23 @@ class CalendarInfo:
     is_default: bool
 
 
+def users_route(client: GraphClient):
+    """The app-only route: ``mailbox -> (client, "/users/{mailbox}")``."""
+    return lambda mailbox: (client, f"/users/{quote(mailbox, safe='@')}")
+
+
 class Directory:
     """Lists ``/users/{mailbox}/calendars`` (api/user-list-calendars.md) and keeps the result
-    for ``max_age`` seconds."""
+    for ``max_age`` seconds.
 
-    def __init__(self, client: GraphClient, max_age: float) -> None:
+    ``route(mailbox) -> (client, user_path)`` chooses the client and the path of the mailbox:
+    by default the app-only client and ``/users/{mailbox}``; in delegated mode a view of the
+    client with the person's token and ``/me`` (api/user-list-calendars.md: ``GET
+    /me/calendars``)."""
+
+    def __init__(self, client: GraphClient, max_age: float, route=None) -> None:
         self.client = client
+        self.route = route or users_route(client)
         self.max_age = max_age
         self._lock = threading.Lock()
         self._calendars: TTLCache[str, dict[str, CalendarInfo]] = TTLCache(
@@ -44,12 +55,12 @@ class Directory:
             cached = self._calendars.get(mailbox)
             if cached is not None:
                 return cached
-        user = f"/users/{quote(mailbox, safe='@')}"
-        listed = list(self.client.iter_pages(
+        client, user = self.route(mailbox)
+        listed = list(client.iter_pages(
             f"{user}/calendars", mailbox=mailbox, operation="list calendars",
             params={"$top": "100"}))
         if not any(c.get("isDefaultCalendar") for c in listed):
-            default = self.client.get_json(f"{user}/calendar", mailbox=mailbox,
+            default = client.get_json(f"{user}/calendar", mailbox=mailbox,
                                            operation="read default calendar")
             for calendar in listed:
                 calendar["isDefaultCalendar"] = calendar["id"] == default["id"]
@@ -67,8 +78,9 @@ class Directory:
 
     def rename(self, info: CalendarInfo, display_name: str) -> None:
         """Rename a calendar in Graph (PATCH ``name``; api/calendar-update.md)."""
-        path = f"/users/{quote(info.mailbox, safe='@')}/calendars/{quote(info.id)}"
-        self.client.request("PATCH", path, mailbox=info.mailbox, operation="rename calendar",
+        client, user = self.route(info.mailbox)
+        path = f"{user}/calendars/{quote(info.id)}"
+        client.request("PATCH", path, mailbox=info.mailbox, operation="rename calendar",
                             json={"name": display_name})
         with self._lock:
             self._calendars.pop(info.mailbox, None)

@@ -56,13 +56,16 @@ def is_duplicate_transaction(exc: GraphError) -> bool:
 class CalendarEvents:
     """Graph access to the events of calendar ``calendar_id`` in ``mailbox``.
 
-    Every method raises the Graph client's ``GraphError`` subclasses."""
+    ``user_path`` replaces ``/users/{mailbox}`` in every path: ``/me`` when ``client`` sends the
+    mailbox owner's delegated token (every route above exists under ``/me`` too).
+    Every method raises the Graph client's ``GraphError`` subclasses (and ``AuthError``)."""
 
-    def __init__(self, client: GraphClient, mailbox: str, calendar_id: str) -> None:
+    def __init__(self, client: GraphClient, mailbox: str, calendar_id: str,
+                 user_path: str | None = None) -> None:
         self.client = client
         self.mailbox = mailbox
         self.calendar_id = calendar_id
-        self._user = f"/users/{quote(mailbox, safe='@')}"
+        self._user = user_path or f"/users/{quote(mailbox, safe='@')}"
         # Ids this gateway DELETEd (events, and occurrences it cancelled): their @removed in a
         # delta round is expected, and they are never read back by id (deleted items stay
         # readable by id in Deleted Items).

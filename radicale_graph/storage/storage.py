@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from radicale import storage as radicale_storage
 
 from ..graph import GraphClient
+from ..graph.delegated import DelegatedTokens
 from . import config as plugin_config
 from . import errors
 from .cache import CalendarCache
@@ -32,6 +33,16 @@ logger = logging.getLogger("radicale_graph.storage")
 
 current_user: contextvars.ContextVar[str] = contextvars.ContextVar("radicale_graph_user",
                                                                   default="")
+# How the request's login was checked, set by radicale_graph.auth (reset by the application
+# before each request): an app password is served with the person's delegated token.
+LOGIN_APP_PASSWORD = "app-password"
+LOGIN_HTPASSWD = "htpasswd"
+login_kind: contextvars.ContextVar[str] = contextvars.ContextVar("radicale_graph_login_kind",
+                                                                default="")
+# The UPN served with its own delegated token in this request ("" = app-only).
+delegated_user: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "radicale_graph_delegated_user", default="")
+TOKEN_CACHE_FILE = "token-cache.fernet"
 
 
 class Storage(radicale_storage.BaseStorage):
@@ -49,7 +60,16 @@ class Storage(radicale_storage.BaseStorage):
         super().__init__(configuration)
         self.settings, self.options = plugin_config.read(configuration)
         self.client = GraphClient(self.settings)
-        self.directory = Directory(self.client, self.options.calendar_list_interval)
+        self.app_directory = Directory(self.client, self.options.calendar_list_interval)
+        self.delegated: DelegatedTokens | None = None
+        self.me_directory: Directory | None = None
+        if self.options.delegated:
+            self.delegated = DelegatedTokens(
+                self.settings, self.options.delegated_scopes,
+                os.path.join(self.options.state_folder, TOKEN_CACHE_FILE),
+                self.options.token_cache_key, self.signin_url)
+            self.me_directory = Directory(self.client, self.options.calendar_list_interval,
+                                          route=self._me_route)
         state_path = (os.path.join(self.options.state_folder, "sync-state.sqlite3")
                       if self.options.state_folder else None)
         self.sync_state = SyncState(state_path)
@@ -58,12 +78,53 @@ class Storage(radicale_storage.BaseStorage):
         self._write_locks: dict[str, threading.RLock] = {}
         self._listing_locks: dict[str, threading.Lock] = {}
 
+    # -- delegated mode ---------------------------------------------------------------------
+    @property
+    def signin_url(self) -> str:
+        """The sign-in page, ``<public_url>/.signin/`` (path only without public_url)."""
+        return f"{self.options.public_url}/.signin/"
+
+    def _me_route(self, mailbox: str):
+        return self.client.with_tokens(self.delegated.provider(mailbox)), "/me"
+
+    @property
+    def directory(self) -> Directory:
+        """The calendar directory of this request: the person's own (``/me``, their token)
+        when they logged in with an app password, else the app-only one."""
+        if delegated_user.get() and self.me_directory is not None:
+            return self.me_directory
+        return self.app_directory
+
+    def _serves(self, mailbox: str) -> bool:
+        """Whether ``mailbox`` is served in this request. A delegated person is served their
+        own mailbox only; any other raises PermissionError (403)."""
+        person = delegated_user.get()
+        if person:
+            if mailbox != person:
+                raise self.report(PermissionError(
+                    f"{person} signed in with Microsoft sees only their own mailbox "
+                    f"/{person}/, not /{mailbox}/"))
+            return True
+        return self.options.app_only and mailbox in self.options.mailboxes
+
+    def _served_mailboxes(self) -> tuple[str, ...]:
+        person = delegated_user.get()
+        if person:
+            return (person,)
+        return self.options.mailboxes if self.options.app_only else ()
+
     # -- per-request state ----------------------------------------------------------------
     @contextlib.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
-        """Set the request's user; writes to one mailbox are serialized (so a PUT's UID check
-        and upload are atomic), reads take no lock."""
+        """Set the request's user (and, for a login by app password in delegated mode, the
+        person served with their own token); writes to one mailbox are serialized (so a PUT's
+        UID check and upload are atomic), reads take no lock."""
         token = current_user.set(user or "")
+        person = ""
+        if self.options.delegated and user and (
+                self.options.mode == "delegated" or login_kind.get() == LOGIN_APP_PASSWORD):
+            person = user.lower()
+        person_token = delegated_user.set(person)
         errors.clear()
         try:
             if mode == "w":
@@ -73,6 +134,7 @@ class Storage(radicale_storage.BaseStorage):
             else:
                 yield
         finally:
+            delegated_user.reset(person_token)
             current_user.reset(token)
 
     def _lock_for(self, table: dict, key: str):
@@ -94,12 +156,19 @@ class Storage(radicale_storage.BaseStorage):
     def loader_for(self, info: CalendarInfo) -> CalendarLoader:
         """The cache and loader of one calendar (one per calendar for the server's life)."""
         with self._caches_lock:
-            key = (info.mailbox, info.id)
+            person = delegated_user.get()
+            key = (info.mailbox, info.id, bool(person))
             loader = self._loaders.get(key)
             if loader is None:
-                events = CalendarEvents(self.client, info.mailbox, info.id)
+                if person:  # the person's own token and /me paths; its own cache and state
+                    client, user_path = self._me_route(info.mailbox)
+                    events = CalendarEvents(client, info.mailbox, info.id, user_path)
+                    state_key = f"me:{info.mailbox}/{info.id}"
+                else:
+                    events = CalendarEvents(self.client, info.mailbox, info.id)
+                    state_key = f"{info.mailbox}/{info.id}"
                 loader = self._loaders[key] = CalendarLoader(
-                    events, CalendarCache(), self.sync_state, f"{info.mailbox}/{info.id}",
+                    events, CalendarCache(), self.sync_state, state_key,
                     self.options.rooms, self.options.delta_window,
                     self.options.full_listing_interval)
             return loader
@@ -131,11 +200,11 @@ class Storage(radicale_storage.BaseStorage):
         if target.mailbox is None:
             yield PlainCollection("", self)
             if depth != "0":
-                for mailbox in self.options.mailboxes:
+                for mailbox in self._served_mailboxes():
                     with manager(mailbox, None):
                         yield PlainCollection(mailbox, self)
             return
-        if target.mailbox not in self.options.mailboxes:
+        if not self._serves(target.mailbox):
             return
         if target.calendar is None:
             yield PlainCollection(target.mailbox, self)
@@ -171,7 +240,7 @@ class Storage(radicale_storage.BaseStorage):
         Outlook. The mailbox principals always exist for served mailboxes."""
         target = parse(href)
         if target and target.calendar is None and not props:
-            if target.mailbox in self.options.mailboxes:
+            if target.mailbox in self._served_mailboxes():
                 return PlainCollection(target.mailbox, self), {}, []
             # Radicale tries this for every login with W on /<login>/ and fails the request.
             raise self.report(PermissionError(

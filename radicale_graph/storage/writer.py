@@ -124,8 +124,7 @@ def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan, if_match: s
     reshaped = plan.is_series and _reshaped(entry, plan)
     restored = set(entry.cancelled) - set(plan.cancelled)
     if plan.is_series and restored and not reshaped:
-        raise UnsupportedObject("removal of EXDATE " + ", ".join(sorted(restored)),
-                                "Graph cannot restore a cancelled occurrence")
+        raise _restoring(sorted(restored), plan)
     known = {e["id"]: e for e in entry.graph_exceptions}
     cancelled = entry.cancelled
     exception_ids = dict(entry.exceptions)
@@ -156,6 +155,22 @@ def update(api: CalendarEvents, entry: CachedEvent, plan: EventPlan, if_match: s
         raise PartialWrite(f"the series {plan.uid!r} was updated (its master: subject, times, "
                            f"pattern) but not all of its exceptions", exc,
                            entry.event_id) from exc
+
+
+def _restoring(keys: list[str], plan: EventPlan) -> UnsupportedObject:
+    """The refusal of a PUT that brings cancelled occurrences (occurrence keys ``keys``)
+    back: as a RECURRENCE-ID override no longer STATUS:CANCELLED (RFC 5545 3.8.1.11), or by
+    dropping their EXDATE (3.8.5.1). Graph deletes a cancelled occurrence and has no call
+    that restores it (resources/event.md, cancelledOccurrences)."""
+    again = [k for k in keys if k in plan.overrides]
+    dropped = [k for k in keys if k not in plan.overrides]
+    named = []
+    if again:
+        named.append("RECURRENCE-ID " + ", ".join(again) + " no longer STATUS:CANCELLED")
+    if dropped:
+        named.append("removal of EXDATE " + ", ".join(dropped))
+    return UnsupportedObject("; ".join(named), "Graph cannot restore a cancelled occurrence "
+                             "(it was deleted from the series)")
 
 
 def _reshaped(entry: CachedEvent, plan: EventPlan) -> bool:

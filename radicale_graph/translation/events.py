@@ -90,11 +90,11 @@ class EventParts:
         self.windows = "UTC"
         self.series_zone = "UTC"
         people.read(self)
+        # RFC 5545 3.8.1.11: STATUS:CANCELLED. On a master: Graph's read-only isCancelled
+        # (``check_against``); on a RECURRENCE-ID override: that occurrence is cancelled,
+        # which ``event_plan`` stores as a cancelled occurrence of the series.
         status = str(vevent.get("STATUS", "")).upper()
         self.cancelled = status == "CANCELLED"
-        if self.cancelled and override:
-            raise UnsupportedObject("STATUS:CANCELLED in a RECURRENCE-ID override",
-                                    "Graph cancels an occurrence by deleting it: use EXDATE")
 
     # -- time ------------------------------------------------------------------------------
     def wall(self, value) -> dt.datetime:
@@ -106,6 +106,14 @@ class EventParts:
     def aware(self, wall: dt.datetime) -> dt.datetime:
         """The instant of a naive wall time in :attr:`tz`."""
         return wall.replace(tzinfo=self.tz)
+
+    def span(self) -> tuple[int, int]:
+        """(start, end) of this VEVENT in POSIX seconds UTC (dates: midnight UTC)."""
+        def seconds(value) -> int:
+            if not isinstance(value, dt.datetime):
+                value = dt.datetime.combine(value, dt.time(), tzinfo=UTC)
+            return int(value.timestamp())
+        return seconds(self.start), seconds(self.end)
 
     def local_date(self, value) -> str:
         """The date of an occurrence in the series zone, as Graph's cancelledOccurrences
@@ -169,8 +177,11 @@ class EventParts:
         return items
 
     def kept_entry(self, body: dict, cancelled_dates=(), original: str | None = None,
-                   series: EventParts | None = None) -> dict:
-        """The kept entry for this VEVENT written as ``body`` (see :func:`kept.build`)."""
+                   series: EventParts | None = None, shown=()) -> dict:
+        """The kept entry for this VEVENT written as ``body`` (see :func:`kept.build`).
+        ``cancelled_dates``: the series' cancelled dates (``YYYY-MM-DD`` in its zone);
+        ``shown``: occurrence keys of cancelled overrides rendered as overrides rather than
+        EXDATEs (see ``fields.occurrences.without_exdates``)."""
         event = self.simulate(body, cancelled_dates, original)
         ctx = fields.Context(uid=str(self.vevent.get("UID", "")),
                       zone=(series or self).series_zone, owner=self.owner)
@@ -178,6 +189,7 @@ class EventParts:
         if original is not None:
             master = {IS_ALL_DAY: (series or self).all_day}
         derived, _, _ = fields.derive(event, ctx, master)
+        derived = occurrences.without_exdates(derived, shown, self.all_day, ctx.zone)
         return kept.build(self.client_items(), derived, event)
 
 

@@ -4,6 +4,9 @@ One resource per single event or series: the series master's VEVENT with RRULE a
 (from ``cancelledOccurrences``), plus one VEVENT with RECURRENCE-ID per exception
 (``exceptionOccurrences`` or ``/instances`` with ``type`` ``exception``). Times are written in
 the organizer's zone (``originalStartTimeZone``) as IANA TZIDs with their VTIMEZONE.
+A cancelled occurrence reads back as EXDATE (RFC 5545 3.8.5.1), or, when the client wrote it
+as a RECURRENCE-ID override with STATUS:CANCELLED (3.8.1.11) and Graph still lists it in
+``cancelledOccurrences``, as that override, verbatim from the kept data.
 What the gateway kept for CalDAV clients (:mod:`.kept`) is applied last, so a client reads back
 what it wrote while Graph's values win wherever they changed. The mapping is docs/mapping.md.
 """
@@ -14,10 +17,18 @@ import datetime as dt
 from dataclasses import dataclass
 
 from . import extended, kept, lines
-from .fields import GRAPH_FIELDS, OCCURRENCE_FIELDS, Context, derive, redundant
+from .fields import GRAPH_FIELDS, OCCURRENCE_FIELDS, Context, Rendering, derive, redundant
+from .fields.identity import IDENTITY
 from .fields.location import LOCATION_FIELDS, LOCATION_SCHEMA, graph_locations
+from .fields.occurrences import without_exdates
 from .fields.times import IS_ALL_DAY, ORIGINAL_START_TIME_ZONE, START, times
-from .occurrences import ORIGINAL_START, instance_key
+from .lines import KEPT
+from .occurrences import (
+    CANCELLED_OCCURRENCES,
+    ORIGINAL_START,
+    cancelled_keys,
+    instance_key,
+)
 from .recurrence import RECURRENCE
 from .timezones import UTC, iana_from_graph, zone
 
@@ -73,7 +84,10 @@ def to_resource(master: dict, exceptions: list[dict] | tuple = (),
                   owner=owner.lower() if owner else None)
     vevents = []
     items, start, end = derive(master, ctx)
-    items = kept.apply(items, kept.entry(data, None), master)
+    shown = _cancelled_overrides(master, data, ctx.zone, exceptions)
+    items = kept.apply(without_exdates(items, [k for k, _, _ in shown],
+                                       bool(master.get(IS_ALL_DAY)), ctx.zone),
+                       kept.entry(data, None), master)
     vevents.append(items)
     low, high = start, end
     if master.get(RECURRENCE):
@@ -85,13 +99,19 @@ def to_resource(master: dict, exceptions: list[dict] | tuple = (),
         # (an override-only resource writes it on the exception).
         own_text = extended.read(exception).get(extended.KEPT_PROPERTY)
         own = {} if own_text == found.get(extended.KEPT_PROPERTY) else kept.decode(own_text)
-        if not kept.entry(data, key) and not own and redundant(exception, master):
+        mine = kept.entry(data, key)
+        if mine and mine.get("d"):
+            mine = None  # kept for a cancelled occurrence that Graph holds again
+        if not mine and not own and redundant(exception, master):
             continue
         ex_items, ostart, oend = derive(exception, ctx, master)
-        ex_items = kept.apply(ex_items, kept.entry(data, key) or kept.entry(own, None),
-                              exception)
+        ex_items = kept.apply(ex_items, mine or kept.entry(own, None), exception)
         vevents.append(ex_items)
         low, high = min(low, ostart), max(high, oend)
+    for _, texts, (first, last) in shown:
+        vevents.append(_cancelled_override_items(master, ctx, texts))
+        low = min(low, dt.datetime.fromtimestamp(first, UTC))
+        high = max(high, dt.datetime.fromtimestamp(last, UTC))
     text = calendar_text(vevents, data, low, high)
     return Resource(uid=str(uid), href=found.get(extended.HREF_PROPERTY), text=text,
                     time_range=(int(low.timestamp()),
@@ -102,6 +122,32 @@ def occurrence_key_of(exception: dict, master: dict, zone_name: str) -> str:
     """The occurrence key (see ``occurrences.occurrence_key``) of a Graph exception of the
     series ``master`` written in ``zone_name`` (IANA)."""
     return instance_key(exception, zone_name, bool(master.get(IS_ALL_DAY)))
+
+
+def _cancelled_overrides(master: dict, data: dict, zone_name: str,
+                         exceptions) -> list[tuple[str, list[str], tuple[int, int]]]:
+    """The client's cancelled overrides (STATUS:CANCELLED, RFC 5545 3.8.1.11) to render, as
+    :func:`.kept.cancelled_overrides` gives them: those kept whose occurrence Graph still
+    lists in the master's ``cancelledOccurrences`` (resources/event.md) and among
+    ``exceptions`` (Graph exception instances) holds no exception for."""
+    if not master.get(RECURRENCE) or not master.get(CANCELLED_OCCURRENCES):
+        return []
+    found = kept.cancelled_overrides(data)
+    if not found:
+        return []
+    gone = set(cancelled_keys(master, zone_name, bool(master.get(IS_ALL_DAY))))
+    gone -= {occurrence_key_of(e, master, zone_name) for e in exceptions
+             if e.get(ORIGINAL_START)}
+    return [item for item in found if item[0] in gone]
+
+
+def _cancelled_override_items(master: dict, ctx: Context, texts: list[str]):
+    """The VEVENT items of a kept cancelled override: UID, DTSTAMP and LAST-MODIFIED as the
+    store renders them (the master's revision time), then the client's lines verbatim."""
+    out = Rendering()
+    IDENTITY.to_ical(master, ctx, None, out)
+    items = [(group, text) for group, text in out if group != "CREATED"]
+    return items + [(KEPT, text) for text in texts]
 
 
 def calendar_text(vevents: list[list[tuple[str, str]]], data: dict, low: dt.datetime,

@@ -3,8 +3,9 @@
 The mapping is listed in docs/mapping.md. A CalDAV resource holds one series: a master VEVENT
 (or a single event) and its RECURRENCE-ID overrides. Graph cannot create a series with
 exceptions in one call (notes: "No single call creates a series with exceptions"), so the
-result is a plan: the master body, the occurrences to cancel (EXDATE) and the bodies to PATCH
-onto instances (overrides). What Graph has no field for is kept for CalDAV clients (:mod:`.kept`).
+result is a plan: the master body, the occurrences to cancel (EXDATE, and RECURRENCE-ID
+overrides with STATUS:CANCELLED) and the bodies to PATCH onto instances (overrides). What
+Graph has no field for is kept for CalDAV clients (:mod:`.kept`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ class EventPlan:
     including the extended properties that keep the client's UID, href and what Graph cannot
     hold; ``None`` when the resource holds only overrides (Apple stores invitations so): then
     each override body carries those extended properties itself.
-    ``cancelled``: occurrence keys (see :func:`occurrence_key`) of EXDATEs.
+    ``cancelled``: occurrence keys (see :func:`occurrence_key`) of the occurrences to cancel
+    (the storage DELETEs those instances; Graph then lists them in the master's
+    ``cancelledOccurrences``, resources/event.md): EXDATEs (RFC 5545 3.8.5.1) and
+    RECURRENCE-ID overrides with STATUS:CANCELLED (3.8.4.4, 3.8.1.11), whose VEVENT is kept
+    verbatim (:func:`.kept.cancelled_entry`) so the client reads it back as written.
     ``overrides``: occurrence key -> PATCH body for that instance (a RECURRENCE-ID override).
     ``zone``: IANA zone of the series (``"UTC"`` for UTC times; floating times are pinned to
     the default zone). ``owner_partstat``: the PARTSTAT the mailbox owner gives themself in an
@@ -181,7 +186,7 @@ def _custom_zones(calendar, data: dict) -> None:
     knows (Outlook's and Apple's custom names)."""
     used: set[str] = set()
     for part in [data.get("m") or {}] + list((data.get("o") or {}).values()):
-        for text in (part.get("x") or []) + (part.get("c") or []):
+        for text in (part.get("x") or []) + (part.get("c") or []) + (part.get("d") or []):
             used |= lines.tzids(text)
         for _, texts in (part.get("s") or {}).values():
             for text in texts:
@@ -215,9 +220,12 @@ def _plan_with_master(master, overrides, uid: str, floating: str, owner: str | N
         recurrence = rrule_to_recurrence(rule, parts.start, parts.iana or "UTC", "UTC",
                                          tz=parts.tz)
         walls = check_same_occurrences(rule, recurrence, parts.start, parts.tz)
-    elif overrides or master.get("EXDATE") is not None:
+    elif overrides:
         raise UnsupportedObject("RECURRENCE-ID or EXDATE on a non-recurring event",
                                 "there is no series to apply it to")
+    elif master.get("EXDATE") is not None and _exdate_names_start(master, parts):
+        raise UnsupportedObject("EXDATE of the only occurrence of a non-recurring event",
+                                "Graph holds no event without an occurrence")
     parts.choose_zone(walls)
     if recurrence is not None:
         recurrence["range"]["recurrenceTimeZone"] = parts.windows
@@ -231,19 +239,42 @@ def _plan_with_master(master, overrides, uid: str, floating: str, owner: str | N
     else:
         cancelled_dates = []
     plan.master = body
-    data["m"] = parts.kept_entry(body, cancelled_dates=cancelled_dates)
-    neighbours = _Neighbours(rule, parts, plan.cancelled) if recurrence is not None else None
-    for override in overrides:
-        key, other = _override(override, parts, floating, owner, neighbours)
-        if key in plan.overrides:
+    read = [_override(override, parts, floating, owner) for override in overrides]
+    seen: set[str] = set()
+    for key, _, _ in read:
+        if key in seen:
             raise UnsupportedObject("two overrides of one occurrence",
                                     f"RECURRENCE-ID {key} appears twice")
-        if key in plan.cancelled:
+        seen.add(key)
+    # A STATUS:CANCELLED override cancels its occurrence (RFC 5545 3.8.1.11): Graph holds
+    # that as a cancelled occurrence (resources/event.md, cancelledOccurrences), as for an
+    # EXDATE; the client's VEVENT is kept verbatim so it reads back as written.
+    exdates = set(plan.cancelled)
+    for key, other, original in read:
+        if other.cancelled and key not in exdates:
+            plan.cancelled.append(key)
+            cancelled_dates.append(parts.local_date(original))
+    neighbours = _Neighbours(rule, parts, plan.cancelled) if recurrence is not None else None
+    for key, other, original in read:
+        if neighbours is not None:
+            if not neighbours.is_slot(original):
+                raise UnsupportedObject(f"RECURRENCE-ID {key} that is not an occurrence",
+                                        "Graph holds exceptions of occurrences of the "
+                                        "pattern only")
+            if not other.cancelled:
+                neighbours.check_move(original, other.start)
+        if other.cancelled:
+            data.setdefault("o", {})[key] = kept.cancelled_entry(
+                lines.property_items(other.vevent), other.span())
+            continue
+        if key in exdates:
             raise UnsupportedObject(f"RECURRENCE-ID {key} of an EXDATE occurrence",
                                     "the occurrence is both excluded and overridden")
         plan.overrides[key] = other.body()
         data.setdefault("o", {})[key] = other.kept_entry(
             plan.overrides[key], original=key, series=parts)
+    shown = [key for key, other, _ in read if other.cancelled]
+    data["m"] = parts.kept_entry(body, cancelled_dates=cancelled_dates, shown=shown)
     return plan
 
 
@@ -254,7 +285,11 @@ def _plan_overrides_only(overrides, uid: str, floating: str, owner: str | None,
     plan = EventPlan(uid=uid, master=None, zone=first.series_zone, all_day=first.all_day,
                      organizer=first.organizer, owner_partstat=first.owner_partstat)
     for override in overrides:
-        key, other = _override(override, first, floating, owner, None)
+        key, other, _ = _override(override, first, floating, owner)
+        if other.cancelled:
+            raise UnsupportedObject("STATUS:CANCELLED in a RECURRENCE-ID override without "
+                                    "its series", "a cancelled occurrence is held on its "
+                                    "series master, which this resource does not carry")
         plan.overrides[key] = other.body()
         data.setdefault("o", {})[key] = other.kept_entry(plan.overrides[key], original=key,
                                                          series=first)
@@ -341,6 +376,23 @@ class _Neighbours:
         return None
 
 
+def _exdate_names_start(master, parts: EventParts) -> bool:
+    """Whether an EXDATE of a non-recurring VEVENT names its DTSTART (RFC 5545 3.8.5.1: the
+    recurrence set is DTSTART alone, so the event would have no occurrence; a DATE names
+    the start's day). Any other EXDATE has no effect and is only kept as text."""
+    start = parts.wall(parts.start)
+    raw = master.get("EXDATE")
+    for group in raw if isinstance(raw, list) else [raw]:
+        for value in group.dts:
+            when = value.dt
+            if isinstance(when, dt.datetime):
+                if parts.wall(when if when.tzinfo else parts.aware(when)) == start:
+                    return True
+            elif when == start.date():
+                return True
+    return False
+
+
 def _exdate_values(vevent) -> set:
     """The instants (UTC) or dates an EXDATE property of ``vevent`` lists."""
     raw = vevent.get("EXDATE")
@@ -354,8 +406,11 @@ def _exdate_values(vevent) -> set:
     return values
 
 
-def _override(override, series: EventParts, floating: str, owner: str | None,
-              neighbours: _Neighbours | None):
+def _override(override, series: EventParts, floating: str, owner: str | None):
+    """One RECURRENCE-ID override of ``series`` (RFC 5545 3.8.4.4): ``(occurrence key,
+    EventParts, original start)``; the original start is aware (floating read in the
+    series' zone) or a date. Raises :class:`UnsupportedObject` for RANGE=THISANDFUTURE and
+    for recurrence properties inside the override (a repeat of the master's EXDATEs aside)."""
     prop = override["RECURRENCE-ID"]
     if str(prop.params.get("RANGE", "")).upper() == "THISANDFUTURE":
         raise UnsupportedObject("RECURRENCE-ID;RANGE=THISANDFUTURE",
@@ -373,9 +428,4 @@ def _override(override, series: EventParts, floating: str, owner: str | None,
     key = occurrence_key(original, series.series_zone, series.all_day)
     other = event_parts(override, floating, owner, override=True)
     other.choose_zone([])
-    if neighbours is not None:
-        if not neighbours.is_slot(original):
-            raise UnsupportedObject(f"RECURRENCE-ID {key} that is not an occurrence",
-                                    "Graph holds exceptions of occurrences of the pattern only")
-        neighbours.check_move(original, other.start)
-    return key, other
+    return key, other, original

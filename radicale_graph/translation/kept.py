@@ -15,6 +15,13 @@ object, so a client reads back what it wrote:
 - ``tz``: VTIMEZONEs of custom TZIDs used by kept lines; ``cal``: VCALENDAR-level lines.
 
 Per VEVENT: ``m`` for the master (or single event), ``o`` by occurrence key for overrides.
+An override the client cancelled (STATUS:CANCELLED, RFC 5545 3.8.1.11) is a cancelled
+occurrence in Graph (the master's ``cancelledOccurrences``, resources/event.md), which holds
+none of its properties: its entry is ``d``, the client's VEVENT verbatim (every line and
+subcomponent but UID, DTSTAMP and LAST-MODIFIED, which the store renders), with ``t``, its
+(start, end) in POSIX seconds UTC. It is rendered while Graph still lists that occurrence as
+cancelled (:func:`cancelled_overrides`); a cancellation made in Outlook has no entry and reads
+back as EXDATE (RFC 5545 3.8.5.1).
 
 Size: Graph documents no limit for string extended properties (resources/
 extended-properties-overview.md, singlevaluelegacyextendedproperty.md). Exchange returns a
@@ -112,6 +119,26 @@ def apply(items, entry: dict | None, event: dict) -> list[tuple[str, str]]:
     return out
 
 
+def cancelled_entry(client, span: tuple[int, int]) -> dict:
+    """The kept entry of a cancelled override: ``client`` is its ``(group, text)`` items
+    (``lines.property_items``), ``span`` its (start, end) in POSIX seconds UTC. The
+    store's own lines (UID, DTSTAMP, LAST-MODIFIED) are left out: they are rendered."""
+    return {"d": [text for group, text in client if group not in lines.SERVER_GROUPS],
+            "t": [int(span[0]), int(span[1])]}
+
+
+def cancelled_overrides(data: dict | None) -> list[tuple[str, list[str], tuple[int, int]]]:
+    """The kept cancelled overrides, sorted by occurrence key: ``(key, texts, (start, end))``
+    with ``texts`` the client's lines and subcomponents (see :func:`cancelled_entry`) and
+    the times in POSIX seconds UTC."""
+    out = []
+    for key, part in sorted(((data or {}).get("o") or {}).items()):
+        if isinstance(part, dict) and part.get("d"):
+            span = part.get("t") or [0, 0]
+            out.append((key, list(part["d"]), (int(span[0]), int(span[1]))))
+    return out
+
+
 def entry(data: dict | None, key: str | None) -> dict | None:
     """The kept entry of the master (``key`` None) or of the override at ``key``."""
     if not data:
@@ -140,7 +167,7 @@ def largest(data: dict) -> str:
     """The name of the largest kept property or component (for refusals)."""
     best, size = "kept data", -1
     for part in [data.get("m") or {}] + list((data.get("o") or {}).values()):
-        for text in (part.get("x") or []) + (part.get("c") or []):
+        for text in (part.get("x") or []) + (part.get("c") or []) + (part.get("d") or []):
             if len(text) > size:
                 best, size = text, len(text)
         for _, texts in (part.get("s") or {}).values():
