@@ -465,11 +465,9 @@ class Delegated:
             return bad(50034, "The user account does not exist in the directory.")
         requested = form.get("scope") or " ".join(grant.scopes)
         scopes = parse_scopes(requested, base)
-        missing = self._unconsented(app, scopes)
-        if missing:
-            status, body = bad(65001, self._consent_text(app, missing))
-            body["suberror"] = "consent_required"
-            return status, body
+        refused = self._consent_refusal(app, scopes)
+        if refused:
+            return refused
         with self._dlock:
             if grant.redeemed:  # a concurrent redemption won
                 return bad(54005, "OAuth2 Authorization code was already redeemed, please retry "
@@ -480,6 +478,16 @@ class Delegated:
             or "offline_access" in scopes.oidc
         return 200, self._delegated_answer(base, app, user, scopes, grant.nonce, offline,
                                            auth_time=grant.issued)
+
+    def _consent_refusal(self, app, scopes) -> tuple[int, dict] | None:
+        """400 ``invalid_grant`` AADSTS65001 with ``suberror: consent_required`` when a
+        requested scope was not consented for ``app`` (reference-error-codes.md), else None."""
+        missing = self._unconsented(app, scopes)
+        if not missing:
+            return None
+        body = entra_error_body("invalid_grant", 65001, self._consent_text(app, missing))
+        body["suberror"] = "consent_required"
+        return 400, body
 
     def refresh_token_grant(self, base: str, app, form: dict) -> tuple[int, dict]:
         """``grant_type=refresh_token`` for an authenticated ``app``; rotates the token."""
@@ -517,11 +525,9 @@ class Delegated:
                                f"issued on {_iso(grant.issued)} and was inactive for "
                                "90.00:00:00.")
         scopes = parse_scopes(form.get("scope") or " ".join(grant.scopes), base)
-        missing = self._unconsented(app, scopes)
-        if missing:
-            status, body = bad(65001, self._consent_text(app, missing))
-            body["suberror"] = "consent_required"
-            return status, body
+        refused = self._consent_refusal(app, scopes)
+        if refused:
+            return refused
         with self._dlock:
             if grant.replaced and self.refuse_replaced_refresh_tokens:
                 return bad(70008, "The provided authorization code or refresh token has expired "
