@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from http import client
 from xml.sax.saxutils import escape
 
 import radicale
@@ -37,6 +38,8 @@ from .storage import conditions, errors
 from .storage.storage import login_kind
 from .storage.writer import PartialWrite
 from .translation import UnsupportedObject
+from .web.app_passwords import AppPasswords
+from .web.signin import SignInPages
 
 DAV_NS = "DAV:"
 CALDAV_NS = "urn:ietf:params:xml:ns:caldav"
@@ -101,9 +104,6 @@ class GatewayApplication(radicale.Application):
             tokens = getattr(self._storage, "delegated", None)
             if tokens is None:
                 return None
-            from .web.app_passwords import AppPasswords
-            from .web.signin import SignInPages
-
             with self._signin_lock:
                 if self._signin is None:
                     options = self._storage.options
@@ -120,8 +120,6 @@ class GatewayApplication(radicale.Application):
                 status, headers, body = pages.handle(environ)
                 logger.info("%s %s: %d", environ.get("REQUEST_METHOD"), path, status)
                 headers = dict(headers, **{"Content-Length": str(len(body))})
-                from http import client
-
                 return (f"{status} {client.responses.get(status, 'Error')}",
                         list(headers.items()), [body])
         errors.clear()
@@ -131,8 +129,6 @@ class GatewayApplication(radicale.Application):
         if cause is None or int(status_text.split(" ", 1)[0]) < 400:
             return status_text, headers, answers
         status, new_headers, body = error_response(cause)
-        from http import client
-
         kept = [(k, v) for k, v in headers
                 if k.lower() not in ("content-type", "content-length", "content-encoding")]
         merged = kept + list(new_headers.items()) + [("Content-Length", str(len(body)))]
