@@ -1,4 +1,4 @@
-"""The demo tenant: Contoso with two users, two rooms, calendars and events near today.
+"""The demo tenant: Contoso with three users (two served by the gateway), two rooms, a group.
 
 Event bodies start from request bodies of the Graph documentation (``data/*.json``, listed in
 ``data/SOURCES.md``), with dates moved next to the current week and addresses moved into the
@@ -9,7 +9,15 @@ Alice's default calendar holds a weekly series (Pacific Standard Time) whose occ
 anchor Monday is moved to Tuesday and retitled (an exception) and whose next one is cancelled,
 an all-day event, a meeting with Bob, an external guest and room-adams (copied into Bob's and
 room-adams's calendars, as Exchange would after sending invitations), and single events; her
-"Project Falcon" calendar holds two more. Bob has a couple of events of his own.
+"Project Falcon" calendar holds two more. Bob has a couple of events of his own, one of them
+private ("Gym").
+
+Sharing (issue 11; resources/calendarpermission.md): Bob shares his default calendar with Alice
+(``read``) and has Carol as his delegate (``delegateWithPrivateEventAccess``: write, with
+private access). Carol (``DELEGATES``) is a mailbox and a Microsoft sign-in of the emulator
+only; the gateway's demo does not serve her mailbox. The Microsoft 365 group "Project Falcon
+Team" (``GROUP``) has Alice and Bob as members and three events in its calendar; the room list
+"Building 18" (``ROOM_LIST``, shaped like example 2 of api/place-list.md) holds both rooms.
 """
 
 from __future__ import annotations
@@ -25,9 +33,15 @@ CLIENT_SECRET = "demo-secret~Contoso.Graph.Emulator.2026"  # demo only, not a re
 DOMAINS = ("contoso.com", "contoso.onmicrosoft.com")
 USERS = ("alice@contoso.com", "bob@contoso.com")
 ROOMS = ("room-adams@contoso.com", "room-baker@contoso.com")
+#: Users of the emulated tenant that the gateway's demo does not serve (Bob's delegate).
+DELEGATES = ("carol@contoso.com",)
+#: The Microsoft 365 group (mail) with Alice and Bob, and the room list (mail) with both rooms.
+GROUP = "falcon-team@contoso.com"
+ROOM_LIST = "building-18@contoso.com"
 #: Microsoft sign-in passwords of the demo users (delegated mode; demo only, not real
 #: credentials). Rooms are resource mailboxes: their accounts do not sign in.
-USER_PASSWORDS = {"alice@contoso.com": "Alice-M365-pass", "bob@contoso.com": "Bob-M365-pass"}
+USER_PASSWORDS = {"alice@contoso.com": "Alice-M365-pass", "bob@contoso.com": "Bob-M365-pass",
+                  "carol@contoso.com": "Carol-M365-pass"}
 #: Delegated permissions the demo app has admin consent for (scopes-oidc.md, permissions).
 DELEGATED_SCOPES = ("openid", "profile", "offline_access", "User.Read", "Calendars.ReadWrite",
                     "Calendars.ReadWrite.Shared", "Group.ReadWrite.All", "Place.Read.All")
@@ -72,6 +86,8 @@ def load(store, today: dt.date | None = None) -> None:
                               job_title="Product Manager", office="18/2111")
     bob = store.add_mailbox(USERS[1], "Bob Brown", given_name="Bob", surname="Brown",
                             job_title="Engineer", office="18/2112")
+    carol = store.add_mailbox(DELEGATES[0], "Carol Clark", given_name="Carol", surname="Clark",
+                              job_title="Executive Assistant", office="18/2113")
     adams = store.add_mailbox(ROOMS[0], "Adams Conference Room", kind="room")
     store.add_mailbox(ROOMS[1], "Baker Huddle Room", kind="room")
     falcon = store.create_calendar(alice.upn, {"name": "Project Falcon", "color": "lightGreen",
@@ -82,6 +98,8 @@ def load(store, today: dt.date | None = None) -> None:
                                                (ROOMS[1], "Baker Huddle Room")], strict=True):
         place.update({"emailAddress": address, "displayName": name, "nickname": name})
     store.places = places
+    building = _fixture("place-list__2__response.json")["value"][0]
+    store.add_room_list(ROOM_LIST, "Building 18", ROOMS, address=building["address"])
 
     # Weekly series (user-post-events__3): started four weeks back, runs sixteen more.
     series_body = _retime(_fixture("user-post-events__3__request.json"), mon - dt.timedelta(28))
@@ -167,8 +185,25 @@ def load(store, today: dt.date | None = None) -> None:
         _fixture("outlook-create-event-in-shared-delegated-calendar__2__request.json"), christmas))
     store.create_event(bob.upn, None, {
         "subject": "Gym", "sensitivity": "private",
+        "body": {"contentType": "text", "content": "Leg day."},
+        "location": {"displayName": "Contoso Fitness"},
         "start": _at(mon + dt.timedelta(2), "07:00"), "end": _at(mon + dt.timedelta(2), "08:00"),
     })
+
+    # Sharing and delegation of Bob's primary calendar, as set up in Outlook.
+    store.share(bob.upn, None, alice.upn, "read")
+    store.share(bob.upn, None, carol.upn, "delegateWithPrivateEventAccess")
+
+    # The Microsoft 365 group and its calendar (group calendars are delegated-only).
+    group = store.add_group(GROUP, "Project Falcon Team", members=(alice.upn, bob.upn),
+                            description="Everyone working on Project Falcon.")
+    for day, hhmm, end, subject in ((mon, "09:00", "09:15", "Falcon stand-up"),
+                                    (mon + dt.timedelta(2), "14:00", "15:00", "Falcon demo"),
+                                    (mon + dt.timedelta(4), "11:00", "12:00", "Falcon retro")):
+        store.group_store.create_event(group.mail, None, {
+            "subject": subject, "body": {"contentType": "text", "content": "Group meeting."},
+            "start": _at(day, hhmm), "end": _at(day, end),
+        })
 
 
 def _occurrence(master_id: str, day: dt.date, hhmm: str) -> str:

@@ -9,6 +9,19 @@ and ``/places/microsoft.graph.room``. Pages: api/user-list-events.md, api/user-p
 api/event-get.md, api/event-update.md, api/event-delete.md, api/event-list-instances.md,
 api/calendar-list-calendarview.md, api/event-accept.md, api/event-delta.md, api/place-list.md.
 
+Sharing, groups and places (sources in :mod:`.sharing`): ``.../calendar[s/{id}]/
+calendarPermissions[/{id}]`` (api/calendar-list-calendarpermissions.md,
+api/calendar-post-calendarpermissions.md, api/calendarpermission-update.md,
+api/calendarpermission-delete.md); a delegated token on a calendar shared with or delegated to
+its user (``/me/calendars`` copies, ``/users/{owner}/calendar[s/{id}]/...``), by the role
+(resources/calendarpermission.md); ``/groups``, ``/groups/{id}``, ``/groups/{id}/members``,
+``/groups/{id}/calendar[/events]``, ``/groups/{id}/events``, ``/groups/{id}/calendarView``
+(api/group-list.md, api/group-get.md, api/group-list-members.md, api/group-get-calendar.md,
+api/group-list-events.md), ``/me/memberOf`` and ``/users/{id}/memberOf``
+(api/user-list-memberof.md); ``/places/microsoft.graph.roomlist`` and
+``/places/{roomlist-email}/microsoft.graph.roomlist/rooms`` (api/place-list.md, examples 2, 3).
+Free/busy: ``.../calendar/getSchedule`` (api/calendar-getschedule.md).
+
 Strict v1.0 behaviour (docs/emulator.md has one section for each):
 - ``/events/delta`` (any container) answers 400: delta on events without a time range "is
   currently available only in the beta version" (concepts/delta-query-events.md). ``beta=True``
@@ -24,16 +37,34 @@ Strict v1.0 behaviour (docs/emulator.md has one section for each):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-from . import delta, odata, render, schema, series, times
+from . import delta, odata, render, schema, series, sharing, times
 from .delegated import CALENDAR_READ, CALENDAR_WRITE, OTHER_USERS_READ, PLACE_READ, USER_READ
 from .errors import GraphError, bad_request, not_found
 
 DEFAULT_PAGE = 10
+#: Delegated permissions for calendars of other users shared with or delegated to the signed-in
+#: user (concepts/outlook-get-shared-events-calendars.md; seed 001: Calendars.Read.Shared,
+#: Calendars.ReadWrite.Shared for writes).
+SHARED_READ = {"calendars.read.shared", "calendars.readwrite.shared"}
+SHARED_WRITE = {"calendars.readwrite.shared"}
+#: Group calendars: Group.Read.All / Group.ReadWrite.All, delegated only
+#: (api/group-list-events.md, api/group-get-calendar.md; application "Not supported").
+GROUP_CALENDAR_READ = {"group.read.all", "group.readwrite.all"}
+GROUP_CALENDAR_WRITE = {"group.readwrite.all"}
+#: Group directory objects (api/group-list.md, api/group-list-members.md,
+#: api/user-list-memberof.md).
+GROUP_READ = {"groupmember.read.all", "group.read.all", "group.readwrite.all",
+              "directory.read.all", "directory.readwrite.all"}
+#: What Graph answered app-only tokens on group calendars (application permissions "Not
+#: supported", api/group-list-events.md): 403 ErrorAccessDenied, "Access is denied. Check
+#: credentials and try again." (microsoftgraph/msgraph-sdk-powershell issue 623).
 ACTIONS = {"accept": "accepted", "decline": "declined", "tentativelyaccept": "tentativelyAccepted"}
 CALENDAR_PROPERTIES = {p.lower(): p for p in (
     "id", "name", "color", "hexColor", "isDefaultCalendar", "changeKey", "canShare",
@@ -99,6 +130,8 @@ class GraphApi:
         # Serve /events/delta as beta does. False (default) answers 400 as v1.0 does: delta on
         # events without a time range is beta only (concepts/delta-query-events.md, note).
         self.events_delta = events_delta
+        self._tl = threading.local()  # .role: the sharee's role while serving a shared calendar
+        self._group_api = None
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -137,22 +170,52 @@ class GraphApi:
             if delegated and not granted & PLACE_READ:
                 raise _denied()
             return self._places(req)
+        if head == "groups":
+            return self._groups(req, seg, delegated, granted)
         if head != "users" or len(seg) < 2:
             raise bad_request(f"Resource not found for the segment '{seg[0] if seg else ''}'.")
         user = seg[1]
         box = self.store.mailbox(user)
+        if box is None and self.store.group(user) is not None:
+            # A group's id in a /users path (../shared/notes/graph-calendar-facts.md). The
+            # status is not documented; the emulator answers 400.
+            raise GraphError(400, "ErrorGroupIsUsedInNonGroupURI",
+                             "The group mailbox can only be addressed through /groups/{id}.")
         if req.segments[0].lower() == "me":
             user = req.claims.get("oid") or user  # Graph's contexts for /me name the user id
         if delegated:
             own = box is not None and box.upn.lower() == req.claims.get("upn", "").lower()
+            rest = seg[2:]
+            low = [s.lower() for s in rest]
             if len(seg) == 2:
                 if not (granted & (USER_READ if own else OTHER_USERS_READ)):
                     raise _denied()
+            elif own and low == ["memberof"]:
+                if not granted & (USER_READ | GROUP_READ):
+                    raise _denied()
+                return self._mailbox(req, box, user, rest)
             elif not own:
-                raise _denied()  # sharing and delegation come later
+                if box is None:
+                    raise _denied()
+                return self._sharee_entry(req, box, user, rest, granted)
             elif not granted & CALENDAR_READ or (
-                    req.method not in ("GET", "HEAD") and not granted & CALENDAR_WRITE):
+                    req.method not in ("GET", "HEAD") and not granted & CALENDAR_WRITE
+                    and low != ["calendar", "getschedule"]):
                 raise _denied()
+            elif len(rest) >= 2 and low[0] == "calendars" and (
+                    hit := self.store.find_copy(box.upn, rest[1])) is not None:
+                owner, cid, role = hit
+                if not granted & SHARED_READ or (
+                        req.method not in ("GET", "HEAD") and not granted & SHARED_WRITE):
+                    raise _denied()
+                if len(rest) == 2:
+                    return self._copy_calendar(req, box, user, owner, cid, role)
+                return self._shared(req, owner, owner.upn, ["calendars", cid, *rest[2:]], role)
+            elif low == ["calendars"] and req.method == "GET" and granted & SHARED_READ:
+                extra = [self.store.sharee_calendar(b, c, r, copy_for=box)
+                         for b, c, r in self.store.shared_with(box.upn)]
+                ctx = f"{req.base}/$metadata#users('{user}')/calendars"
+                return self._calendar_list(req, box, ctx, extra=extra)
         if len(seg) == 2:
             self._method(req, "GET")
             if box is None:
@@ -176,9 +239,24 @@ class GraphApi:
 
     # -- routing below /users/{user} ----------------------------------------------------------
 
-    def _mailbox(self, req, box, user, rest) -> Response:
+    def _mailbox(self, req, box, user, rest, root: str = "users") -> Response:
         low = [s.lower() for s in rest]
-        ctx = f"{req.base}/$metadata#users('{user}')"
+        ctx = f"{req.base}/$metadata#{root}('{user}')"
+        if low == ["memberof"] and root == "users":
+            self._method(req, "GET")
+            groups = [{"@odata.type": "#microsoft.graph.group", **g.json()}
+                      for g in self.store.member_of(box.upn)]
+            return Response(200, {"@odata.context": f"{req.base}/$metadata#directoryObjects",
+                                  "value": groups})
+        if low == ["calendar", "getschedule"] and root == "users":
+            self._method(req, "POST")
+            return self._get_schedule(req)
+        if low[:2] == ["calendar", "calendarpermissions"]:
+            return self._permissions(req, box, box.default_calendar_id, rest[2:],
+                                     f"{ctx}/calendar/calendarPermissions")
+        if len(low) >= 3 and low[0] == "calendars" and low[2] == "calendarpermissions":
+            return self._permissions(req, box, rest[1], rest[3:],
+                                     f"{ctx}/calendars('{rest[1]}')/calendarPermissions")
         if low == ["calendar"]:
             self._method(req, "GET")
             return self._calendar_get(req, box, None, f"{ctx}/calendar/$entity")
@@ -287,9 +365,11 @@ class GraphApi:
         cal = self.store.calendar(box.upn, cid)
         return Response(200, {"@odata.context": context, **render.calendar(cal, q.select)})
 
-    def _calendar_list(self, req, box, context) -> Response:
+    def _calendar_list(self, req, box, context, extra=(), only=None) -> Response:
+        """``extra``: calendars listed after the mailbox's own (a sharee's copies);
+        ``only``: list these instead of the mailbox's calendars."""
         q = odata.parse(req.params, CALENDAR_PROPERTIES, "calendar")
-        cals = self.store.calendars(box.upn)
+        cals = (self.store.calendars(box.upn) if only is None else list(only)) + list(extra)
         if q.filter:
             cals = [c for c in cals if q.filter(c)]
         cals = odata.sort(cals, q.orderby)
@@ -329,13 +409,18 @@ class GraphApi:
         exceptions = None
         if not by_id_get:
             view = _without_select_only(view)
-        elif q is not None and q.expand_exceptions and data.get("type") == "seriesMaster":
+        role = getattr(self._tl, "role", None)
+        if role is not None:
+            data = sharing.redact(data, role)
+        if by_id_get and q is not None and q.expand_exceptions \
+                and data.get("type") == "seriesMaster":
             exceptions = []
             with self.store.lock:
                 for exc in sorted(rec.exceptions.values(), key=lambda e: e.original_start):
                     inst = series.find(rec, exc.original_start)
                     if inst is not None:
-                        exceptions.append(self.store.full(rec, inst))
+                        d, e = self.store.full(rec, inst)
+                        exceptions.append((sharing.redact(d, role) if role else d, e))
         return render.event(data, ext, view, exceptions)
 
     def _one(self, req, rec, inst, ctx_events, status=200, by_id_get=False) -> Response:
@@ -374,7 +459,9 @@ class GraphApi:
         if copy is not None and (q.filter or q.orderby):
             items, copy = [(*copy(r), r) for r in items], None
         if q.filter or q.orderby:
-            keyed = [(render.filter_view(d, e), d, e, r) for d, e, r in items]
+            role = getattr(self._tl, "role", None)
+            keyed = [(render.filter_view(sharing.redact(d, role) if role else d, e), d, e, r)
+                     for d, e, r in items]
             if q.filter:
                 keyed = [k for k in keyed if q.filter(k[0])]
             keyed = odata.sort(keyed, q.orderby, get=lambda k: k[0])
@@ -481,6 +568,8 @@ class GraphApi:
                 out = []
                 for data, ext, rec in items:
                     if previous is None or rec.seq > previous.seq or data["id"] not in previous.ids:
+                        if getattr(self._tl, "role", None) is not None:
+                            data = sharing.redact(data, self._tl.role)
                         out.append({"@odata.type": "#microsoft.graph.event",
                                     **render.event(data, ext, _without_select_only(view))})
                 if previous is not None:
@@ -512,9 +601,267 @@ class GraphApi:
             headers["Preference-Applied"] = f"{applied}, {extra}" if applied else extra
         return Response(200, body, headers)
 
+    # -- calendar permissions, as the owner (or app-only) ------------------------------------
+
+    def _permissions(self, req, box, cid, tail, context) -> Response:
+        """calendarPermissions of one calendar (api/calendar-list-calendarpermissions.md,
+        api/calendar-post-calendarpermissions.md: POST answers 200 with the entity,
+        api/calendarpermission-update.md: only ``role``, api/calendarpermission-delete.md)."""
+        if not tail:
+            self._method(req, "GET", "POST")
+            if req.method == "POST":
+                body = read_json(req.body)
+                schema.validate("calendarPermission", body)
+                perm = self.store.add_permission(box.upn, cid, body)
+                return Response(200, {"@odata.context": f"{context}/$entity", **perm})
+            return Response(200, {"@odata.context": context,
+                                  "value": self.store.permissions(box.upn, cid)})
+        if len(tail) > 1:
+            raise bad_request(f"Resource not found for the segment '{tail[1]}'.")
+        pid = tail[0]
+        self._method(req, "GET", "PATCH", "DELETE")
+        if req.method == "DELETE":
+            self.store.delete_permission(box.upn, cid, pid)
+            return Response(204)
+        if req.method == "PATCH":
+            body = read_json(req.body)
+            schema.validate("calendarPermission", body)
+            perm = self.store.update_permission(box.upn, cid, pid, body)
+        else:
+            found = [p for p in self.store.permissions(box.upn, cid) if p["id"] == pid]
+            if not found:
+                raise not_found()
+            perm = found[0]
+        return Response(200, {"@odata.context": f"{context}/$entity", **perm})
+
+    # -- free/busy ---------------------------------------------------------------------------
+
+    def _get_schedule(self, req) -> Response:
+        """``POST .../calendar/getSchedule`` (api/calendar-getschedule.md and its example,
+        ../shared/notes/graph-calendar-facts.md): up to 20 ``schedules``, a period under 62
+        days (400 ``ErrorTimeIntervalTooBig``), ``availabilityViewInterval`` 5-1440 minutes
+        (default 30); times in UTC unless ``Prefer: outlook.timezone``. Each schedule's
+        primary calendar gives ``scheduleItems`` (free items left out) and
+        ``availabilityView`` (one digit per interval: 0 free, 1 tentative, 2 busy, 3 oof,
+        4 workingElsewhere). What an item shows depends on the caller, as in the example
+        (one schedule with subject/location, one with status and times only): the owner, an
+        app-only token and sharees who may read events (limitedRead and up) see
+        ``isPrivate``, ``subject`` and ``location``, except a private item's without
+        delegateWithPrivateEventAccess; everyone else ("My Organization": freeBusyRead) sees
+        ``status``, ``start`` and ``end``. An unknown address gets an entry with ``error``
+        (``freeBusyError``; the responseCode is the emulator's choice)."""
+        body = read_json(req.body)
+        if not isinstance(body, dict) or not isinstance(body.get("schedules"), list) \
+                or not body.get("startTime") or not body.get("endTime"):
+            raise bad_request("schedules, startTime and endTime are required.",
+                              "ErrorInvalidRequest")
+        schedules = [str(x) for x in body["schedules"]]
+        if len(schedules) > 20:
+            raise bad_request("At most 20 schedules can be requested.", "ErrorInvalidRequest")
+        interval = body.get("availabilityViewInterval") or 30
+        if not isinstance(interval, int) or not 5 <= interval <= 1440:
+            raise bad_request("availabilityViewInterval must be between 5 and 1440.",
+                              "ErrorInvalidRequest")
+        ws, we = times.from_dtz(body["startTime"]), times.from_dtz(body["endTime"])
+        if we <= ws:
+            raise bad_request("The end time must be after the start time.",
+                              "ErrorInvalidRequest")
+        if (we - ws).total_seconds() >= 62 * 86400:
+            raise bad_request("The requested time duration specified is too long.",
+                              "ErrorTimeIntervalTooBig")
+        view, headers = self._view(req, None)
+        caller = req.claims.get("upn", "").lower() if req.claims.get("scp") else None
+        digits = {"free": 0, "tentative": 1, "busy": 2, "oof": 3, "workingelsewhere": 4}
+        slots = -(-int((we - ws).total_seconds()) // (interval * 60))
+        out = []
+        for address in schedules:
+            box = self.store.mailbox(address)
+            if box is None:
+                out.append({"scheduleId": address, "availabilityView": "",
+                            "scheduleItems": [], "error": {
+                                "message": f"The mailbox '{address}' was not found.",
+                                "responseCode": "ErrorMailRecipientNotFound"}})
+                continue
+            if caller is None or caller == box.upn.lower():
+                role = "owner"
+            else:
+                role = self.store.role_of(box.upn, None, caller) or "freeBusyRead"
+            view_slots = [0] * slots
+            items = []
+            for data, _ext, _rec in self._calendar_view_items(box, box.default_calendar_id,
+                                                              ws, we):
+                status = data.get("showAs") or "busy"
+                if status == "free" or data.get("isCancelled"):
+                    continue
+                start, end = times.from_dtz(data["start"]), times.from_dtz(data["end"])
+                item = {"status": status, "start": times.to_dtz(start, view.tz),
+                        "end": times.to_dtz(end, view.tz)}
+                private = data.get("sensitivity") == "private"
+                if role == "owner" or role in sharing.EVENT_ROLES:
+                    details = not private or role in ("owner", "delegateWithPrivateEventAccess")
+                    item = {"isPrivate": private, **item}
+                    if details:
+                        item = {"isPrivate": private, "status": status,
+                                "subject": data.get("subject", ""),
+                                "location": (data.get("location") or {}).get("displayName", ""),
+                                "start": item["start"], "end": item["end"]}
+                items.append(item)
+                for i in range(slots):
+                    lo = ws + dt.timedelta(minutes=interval * i)
+                    hi = lo + dt.timedelta(minutes=interval)
+                    if start < hi and end > lo:
+                        view_slots[i] = max(view_slots[i], digits.get(status.lower(), 2))
+            out.append({"scheduleId": address,
+                        "availabilityView": "".join(str(d) for d in view_slots),
+                        "scheduleItems": items,
+                        "workingHours": {
+                            "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday",
+                                           "friday"],
+                            "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
+                            "timeZone": {"name": "UTC"}}})
+        return Response(200, {"@odata.context": f"{req.base}/$metadata#Collection("
+                              "microsoft.graph.scheduleInformation)", "value": out}, headers)
+
+    # -- the sharee's view ----------------------------------------------------------------------
+
+    def _sharee_entry(self, req, box, user, rest, granted) -> Response:
+        """A delegated token on another user's mailbox: only calendars shared with or
+        delegated to the signed-in user, by their role; anything else 403 ErrorAccessDenied
+        (concepts/outlook-get-shared-events-calendars.md: ``/users/{owner}/calendar[/events]``
+        with Calendars.Read.Shared or Calendars.ReadWrite.Shared)."""
+        upn = req.claims.get("upn", "")
+        low = [s.lower() for s in rest]
+        if not granted & SHARED_READ or (
+                req.method not in ("GET", "HEAD") and not granted & SHARED_WRITE):
+            raise _denied()
+        if low == ["calendars"]:
+            self._method(req, "GET")
+            cals = [self.store.sharee_calendar(b, c, r) for b, c, r in
+                    self.store.shared_with(upn) if b is box]
+            if not cals:
+                raise _denied()
+            return self._calendar_list(req, box, f"{req.base}/$metadata#users('{user}')"
+                                       "/calendars", only=cals)
+        if low[:1] == ["calendar"]:
+            cid, rest = box.default_calendar_id, ["calendars", box.default_calendar_id, *rest[1:]]
+        elif low[:1] == ["calendars"] and len(rest) >= 2:
+            cid = rest[1]
+            if cid not in box.calendars:
+                raise _denied()
+        elif low[:1] in (["events"], ["calendarview"]):
+            cid, rest = box.default_calendar_id, ["calendars", box.default_calendar_id, *rest]
+        else:
+            raise _denied()
+        role = self.store.role_of(box.upn, cid, upn)
+        if role is None:
+            raise _denied()
+        return self._shared(req, box, user, rest, role)
+
+    def _shared(self, req, box, user, rest, role) -> Response:
+        """``rest`` = ``["calendars", cid, ...]`` of ``box``, served to a sharee with ``role``
+        (resources/calendarpermission.md): freeBusyRead lists no events (403; free/busy only),
+        limitedRead and read (private items without their information, see
+        :func:`.sharing.redact`), write and delegates also create, update and delete; a
+        private item is not writable without delegateWithPrivateEventAccess. The calendar
+        itself is read-only to a sharee; its calendarPermissions are an empty collection."""
+        cid, tail = rest[1], rest[2:]
+        low = [s.lower() for s in tail]
+        ctx = f"{req.base}/$metadata#users('{user}')"
+        if not tail:
+            if req.method != "GET":
+                raise _denied()
+            q = odata.parse(req.params, CALENDAR_PROPERTIES, "calendar")
+            cal = self.store.sharee_calendar(box, cid, role)
+            return Response(200, {"@odata.context": f"{ctx}/calendars/$entity",
+                                  **render.calendar(cal, q.select)})
+        if low[:1] == ["calendarpermissions"]:
+            if req.method != "GET":
+                raise _denied()
+            if len(tail) > 1:
+                raise not_found()
+            return Response(200, {"@odata.context": f"{ctx}/calendars('{cid}')/"
+                                  "calendarPermissions", "value": []})
+        if low[:1] not in (["events"], ["calendarview"]):
+            raise bad_request(f"Resource not found for the segment '{tail[0]}'.")
+        if role not in sharing.EVENT_ROLES:
+            raise _denied()
+        if req.method not in ("GET", "HEAD"):
+            if role not in sharing.WRITE_ROLES:
+                raise _denied()
+            if len(tail) >= 2 and low[0] == "events":
+                rec, _ = self.store.resolve(box.upn, tail[1], cid)
+                if rec.data.get("sensitivity") == "private" \
+                        and role != "delegateWithPrivateEventAccess":
+                    raise _denied()
+        self._tl.role = role
+        try:
+            return self._mailbox(req, box, user, rest)
+        finally:
+            self._tl.role = None
+
+    def _copy_calendar(self, req, box, user, owner, cid, role) -> Response:
+        """The sharee's copy of a shared calendar in ``/me/calendars`` (seed 001); its name
+        may be changed by the sharee (concepts/outlook-get-shared-events-calendars.md:
+        "updating the calendar name for share recipients")."""
+        self._method(req, "GET", "PATCH")
+        ctx = f"{req.base}/$metadata#users('{user}')/calendars/$entity"
+        if req.method == "PATCH":
+            body = read_json(req.body)
+            schema.validate("calendar", body)
+            if set(body) - {"name", "@odata.type"}:
+                raise _denied()
+            if body.get("name"):
+                self.store.rename_copy(box.upn, owner.upn, cid, body["name"])
+        q = odata.parse(req.params, CALENDAR_PROPERTIES, "calendar")
+        cal = self.store.sharee_calendar(owner, cid, role, copy_for=box)
+        return Response(200, {"@odata.context": ctx, **render.calendar(cal, q.select)})
+
+    # -- groups -------------------------------------------------------------------------------
+
+    def _groups(self, req, seg, delegated, granted) -> Response:
+        """``/groups``, ``/groups/{id}``, ``/groups/{id}/members`` (api/group-list.md,
+        api/group-get.md, api/group-list-members.md) and the group calendar, delegated only:
+        an app-only token gets 403 ErrorAccessDenied (application permissions "Not
+        supported", api/group-list-events.md, api/group-get-calendar.md), so does a user who
+        is not a member (../shared/notes/graph-calendar-facts.md)."""
+        low = [s.lower() for s in seg]
+        if len(seg) <= 3 and (len(seg) < 3 or low[2] == "members"):
+            self._method(req, "GET")
+            if delegated and not granted & GROUP_READ:
+                raise _denied()
+        if len(seg) == 1:
+            return Response(200, {"@odata.context": f"{req.base}/$metadata#groups",
+                                  "value": [g.json() for g in self.store.groups.values()]})
+        group = self.store.group(seg[1])
+        if group is None:
+            raise GraphError(404, "Request_ResourceNotFound", f"Resource '{seg[1]}' does not "
+                             "exist or one of its queried reference-property objects are not "
+                             "present.")
+        if len(seg) == 2:
+            return Response(200, {"@odata.context": f"{req.base}/$metadata#groups/$entity",
+                                  **group.json()})
+        if low[2:] == ["members"]:
+            members = [{"@odata.type": "#microsoft.graph.user",
+                        **self.store.mailbox(m).user_json()} for m in group.members]
+            return Response(200, {"@odata.context": f"{req.base}/$metadata#directoryObjects",
+                                  "value": members})
+        if not delegated:
+            raise GraphError(403, "ErrorAccessDenied",
+                             "Access is denied. Check credentials and try again.")
+        if not granted & GROUP_CALENDAR_READ or (
+                req.method not in ("GET", "HEAD") and not granted & GROUP_CALENDAR_WRITE):
+            raise _denied()
+        if req.claims.get("upn", "").lower() not in group.members:
+            raise _denied()
+        if self._group_api is None:
+            self._group_api = GraphApi(self.store.group_store, self.identity)
+        gbox = self.store.group_store.mailbox(group.id)
+        return self._group_api._mailbox(req, gbox, group.id, seg[2:], root="groups")
+
     # -- places -------------------------------------------------------------------------------
 
     def _places(self, req) -> Response:
+        """Rooms, room lists and the rooms of a room list (api/place-list.md, examples 1-3)."""
         low = [s.lower() for s in req.segments]
         self._method(req, "GET")
         if low == ["places", "microsoft.graph.room"]:
@@ -522,6 +869,23 @@ class GraphApi:
                 "@odata.context": f"{req.base}/$metadata#places/microsoft.graph.room",
                 "value": list(self.store.places),
             })
+        if low == ["places", "microsoft.graph.roomlist"]:
+            return Response(200, {
+                "@odata.context": f"{req.base}/$metadata#places/microsoft.graph.roomList",
+                "value": [{k: v for k, v in r.items() if k != "rooms"}
+                          for r in self.store.room_lists],
+            })
+        if len(low) == 4 and low[2] == "microsoft.graph.roomlist" and low[3] == "rooms":
+            for entry in self.store.room_lists:
+                if low[1] in (entry["emailAddress"].lower(), entry["id"].lower()):
+                    rooms = [p for p in self.store.places
+                             if p.get("emailAddress", "").lower() in entry["rooms"]]
+                    where = quote(req.segments[1], safe="")
+                    return Response(200, {
+                        "@odata.context": f"{req.base}/$metadata#places('{where}')/"
+                                          "microsoft.graph.roomList/rooms",
+                        "value": rooms,
+                    })
         raise not_found()
 
 

@@ -288,6 +288,18 @@ class Emulator:
         return self.identity.add_user(box.upn, password, oid=box.guid, name=box.display_name,
                                       given_name=box.given_name, surname=box.surname)
 
+    def share(self, owner: str, calendar_id: str | None, sharee: str, role: str) -> str:
+        """Share ``owner``'s calendar (None = the default one) with ``sharee`` as an Outlook
+        user does, with a calendarPermission role (``freeBusyRead``, ``limitedRead``,
+        ``read``, ``write``, ``delegateWithoutPrivateEventAccess``,
+        ``delegateWithPrivateEventAccess``; resources/calendarpermission.md). A second call
+        for the same sharee changes the role. Returns the permission id."""
+        return self.store.share(owner, calendar_id, sharee, role)
+
+    def unshare(self, owner: str, calendar_id: str | None, sharee: str) -> None:
+        """Remove ``sharee`` (an address or a permission id) from the calendar's permissions."""
+        self.store.unshare(owner, calendar_id, sharee)
+
     def revoke_refresh_tokens(self, upn: str) -> int:
         """Refuse every refresh token of ``upn`` issued so far (400 invalid_grant AADSTS50173),
         as revokeSignInSessions does; access tokens already issued stay valid until they expire

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from . import ids, normalize, render, schema, series, times
 from .errors import GraphError, not_found
+from .sharing import SharingStore
 
 _OUTLOOK_ONLY = ("organizer", "isOrganizer", "responseStatus", "iCalUId")
 
@@ -64,7 +65,7 @@ class Mailbox:
     guid: str
     upn: str
     display_name: str
-    kind: str  # "user" | "room"
+    kind: str  # "user" | "room" | "group"
     given_name: str | None = None
     surname: str | None = None
     job_title: str | None = None
@@ -116,10 +117,13 @@ def _if_match(current: str, if_match: str | None) -> None:
         )
 
 
-class Store:
-    """All mailboxes of the emulated tenant. ``places`` holds the rooms' ``room`` resources."""
+class Store(SharingStore):
+    """All mailboxes of the emulated tenant. ``places`` holds the rooms' ``room`` resources;
+    calendar permissions, groups (their calendars in ``group_store``, a Store of their own, so
+    that group mailboxes are no users) and room lists come from :class:`SharingStore`."""
 
-    def __init__(self, tenant_domain: str = "contoso.com", deleted_retention: float = 3600.0):
+    def __init__(self, tenant_domain: str = "contoso.com", deleted_retention: float = 3600.0,
+                 _with_groups: bool = True):
         self.lock = threading.RLock()
         # Seconds a deleted event stays readable by id (Deleted Items); may change at any time.
         self.deleted_retention = deleted_retention
@@ -127,6 +131,8 @@ class Store:
         self.places: list[dict] = []
         self._mailboxes: dict[str, Mailbox] = {}
         self._seq = 0
+        self._init_sharing(Store(tenant_domain, deleted_retention, _with_groups=False)
+                           if _with_groups else None)
 
     # -- mailboxes and calendars ---------------------------------------------------------
 

@@ -16,8 +16,9 @@ from radicale.item import filter as radicale_filter
 from .. import translation
 from ..graph import NotFound, PreconditionFailed
 from ..translation import UnsupportedObject
-from . import conditions, writer
+from . import colors, conditions, writer
 from .cache import CachedEvent, CalendarCache
+from .calendar_props import KEPT_BY_GRAPH
 from .directory import CalendarInfo
 from .loader import CalendarLoader, is_series_master, translate
 
@@ -97,28 +98,71 @@ class CalendarCollection(radicale_storage.BaseCollection):
         return f"{self.info.mailbox}/{self.info.name}"
 
     def get_meta(self, key=None):
-        meta = {"tag": "VCALENDAR", "D:displayname": self.info.display_name,
-                "C:supported-calendar-component-set": "VEVENT"}
-        if self.info.color:
-            meta["ICAL:calendar-color"] = self.info.color
+        """The calendar's properties: name and colour as Graph holds them (the colour as the
+        client wrote it while Graph still holds the value written for it, see
+        :func:`.colors.shown`), and the dead properties the gateway keeps."""
+        dead, client_color, written = self._storage.calendar_props.get(self.info.mailbox,
+                                                                       self.info.id)
+        meta = dict(dead)
+        meta.update({"tag": "VCALENDAR", "D:displayname": self.info.display_name,
+                     "C:supported-calendar-component-set": "VEVENT"})
+        meta.pop("ICAL:calendar-color", None)
+        color = colors.shown(client_color, written, self.info.graph_color, self.info.color)
+        if color:
+            meta["ICAL:calendar-color"] = color
         return meta.get(key) if key is not None else meta
 
     def set_meta(self, props) -> None:
-        """Only the display name is stored (Graph calendar ``name``); other properties are
-        refused so nothing is silently lost."""
-        fixed = ("tag", "D:displayname", "C:supported-calendar-component-set")
-        unsupported = sorted(k for k, v in props.items()
-                             if k not in fixed and v != self.get_meta(k))
-        if unsupported:
+        """PROPPATCH (RFC 4918 section 9.2; Radicale passes every property the calendar
+        will have). ``D:displayname`` is Graph's ``name`` and ``ICAL:calendar-color`` the
+        nearest ``calendarColor`` (PATCH, api/calendar-update.md; the client's string is kept
+        and read back); any other property is kept by the gateway as a dead property. The
+        resource type and the component set (VEVENT) cannot change. Refused with 403 when
+        the app cannot edit the calendar (Graph ``canEdit`` false)."""
+        if not self.info.can_edit:
             raise self._storage.report(PermissionError(
-                f"cannot store {', '.join(unsupported)} on a Graph calendar: Graph keeps a "
-                f"calendar's name and colour only, and the colour is set in Outlook"))
-        name = props.get("D:displayname")
+                f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
+                f"is false): its properties cannot be changed"))
+        props = dict(props)
+        if props.get("tag", "VCALENDAR") != "VCALENDAR":
+            raise self._storage.report(PermissionError(
+                f"{self.path} is a Graph calendar: its resource type cannot change"))
+        components = props.get("C:supported-calendar-component-set", "VEVENT")
+        if {c.strip().upper() for c in components.split(",")} != {"VEVENT"}:
+            raise self._storage.report(PermissionError(
+                f"cannot set supported-calendar-component-set to {components} on "
+                f"{self.path}: Graph calendars hold events (VEVENT) only"))
+        patch = {}
+        name = (props.get("D:displayname") or "").strip()
         if name and name != self.info.display_name:
+            patch["name"] = name
+        _, client_old, written_old = self._storage.calendar_props.get(self.info.mailbox,
+                                                                      self.info.id)
+        shown_old = colors.shown(client_old, written_old, self.info.graph_color,
+                                 self.info.color)
+        client_color = props.get("ICAL:calendar-color", "")
+        written = self.info.graph_color  # unchanged colour: Graph still holds its value
+        if client_color != shown_old:
+            value = colors.nearest(client_color) if client_color else "auto"
+            if value and value != self.info.graph_color:
+                patch["color"] = value
+            written = value or self.info.graph_color
+        if patch:
             try:
-                self._storage.directory.rename(self.info, name)
+                self._storage.directory.update(self.info, patch)
             except Exception as exc:
+                if getattr(exc, "code", "") == "ErrorFolderExists":
+                    exc = PermissionError(
+                        f"cannot rename {self.path} to {name!r}: {self.info.mailbox} already "
+                        f"has a calendar of that name (Graph 409 ErrorFolderExists)")
                 raise self._storage.report(exc) from None
+        dead = {k: v for k, v in props.items() if k not in KEPT_BY_GRAPH}
+        self._storage.calendar_props.put(self.info.mailbox, self.info.id, dead, client_color,
+                                         written if client_color else "")
+        if patch:
+            fresh = self._storage.directory.find(self.info.mailbox, self.info.name)
+            if fresh is not None:
+                self.info = fresh
 
     @property
     def etag(self) -> str:
@@ -323,9 +367,8 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def delete(self, href: str | None = None) -> None:
         if href is None:
-            raise self._storage.report(PermissionError(
-                "deleting a whole calendar through CalDAV is not supported; delete it in "
-                "Outlook"))
+            self._delete_calendar()
+            return
         self._refresh()
         entry = self._cache.get(href)
         if entry is None:
@@ -339,3 +382,25 @@ class CalendarCollection(radicale_storage.BaseCollection):
             raise self._storage.report(exc) from None
         self._cache.remove(href)
         self._storage.sync_state.record(self._key, {}, removed={href})
+
+    def _delete_calendar(self) -> None:
+        """DELETE of the calendar collection (RFC 4918 section 9.6): ``DELETE
+        /users/{mailbox}/calendars/{id}`` (api/calendar-delete.md), then the directory, the
+        caches and the kept state forget it. The default calendar is refused: Exchange keeps
+        it (Graph answers ``ErrorDeleteDistinguishedFolder``)."""
+        if self.info.is_default:
+            raise self._storage.report(PermissionError(
+                f"the default calendar of {self.info.mailbox} cannot be deleted; Exchange "
+                f"keeps it"))
+        if not self.info.can_edit:
+            raise self._storage.report(PermissionError(
+                f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
+                f"is false): it cannot be deleted"))
+        try:
+            self._storage.directory.delete(self.info)
+        except NotFound:
+            pass  # already gone: as the client asked
+        except Exception as exc:
+            raise self._storage.report(exc) from None
+        self._storage.forget_calendar(self.info)
+        logger.info("deleted calendar %s (%s)", self.path, self.info.id)

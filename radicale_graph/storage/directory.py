@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from cachetools import TTLCache
@@ -14,8 +14,9 @@ from .paths import calendar_name
 
 @dataclass(frozen=True)
 class CalendarInfo:
-    """One Graph calendar as a CalDAV collection: ``name`` is its path segment, ``color`` a
-    ``#RRGGBB`` string or empty, ``can_edit`` from Graph's ``canEdit``."""
+    """One Graph calendar as a CalDAV collection: ``name`` is its path segment, ``color``
+    Graph's ``hexColor`` (``#RRGGBB`` or empty), ``graph_color`` Graph's ``color``
+    (``calendarColor``), ``can_edit`` from Graph's ``canEdit``."""
 
     mailbox: str
     name: str
@@ -24,6 +25,7 @@ class CalendarInfo:
     color: str
     can_edit: bool
     is_default: bool
+    graph_color: str = ""
 
 
 def users_route(client: GraphClient):
@@ -40,8 +42,10 @@ class Directory:
     client with the person's token and ``/me`` (api/user-list-calendars.md: ``GET
     /me/calendars``)."""
 
-    def __init__(self, client: GraphClient, max_age: float, route=None) -> None:
+    def __init__(self, client: GraphClient, max_age: float, route=None, segments=None) -> None:
         self.client = client
+        # mailbox -> {client's path segment: calendar id} (:class:`.calendar_props.CalendarProps`)
+        self.segments = segments or (lambda mailbox: {})
         self.route = route or users_route(client)
         self.max_age = max_age
         self._lock = threading.Lock()
@@ -49,8 +53,10 @@ class Directory:
             maxsize=4096, ttl=max_age)
 
     def calendars(self, mailbox: str) -> dict[str, CalendarInfo]:
-        """Collection name -> calendar for ``mailbox``. Raises the Graph client's errors
-        (``AccessDenied`` when the app's access policy excludes the mailbox)."""
+        """Collection name -> calendar for ``mailbox``, one entry per calendar: the path
+        segment a client created it at (MKCALENDAR), else :func:`.paths.calendar_name`.
+        Raises the Graph client's errors (``AccessDenied`` when the app's access policy
+        excludes the mailbox)."""
         with self._lock:
             cached = self._calendars.get(mailbox)
             if cached is not None:
@@ -64,23 +70,72 @@ class Directory:
                                            operation="read default calendar")
             for calendar in listed:
                 calendar["isDefaultCalendar"] = calendar["id"] == default["id"]
+        chosen = {cid: segment for segment, cid in sorted(self.segments(mailbox).items())}
         result = {}
         for calendar in listed:
+            default = bool(calendar.get("isDefaultCalendar"))
             info = CalendarInfo(
-                mailbox=mailbox, name=calendar_name(calendar), id=calendar["id"],
+                mailbox=mailbox,
+                name=calendar_name(calendar) if default else chosen.get(
+                    calendar["id"], calendar_name(calendar)),
+                id=calendar["id"],
                 display_name=calendar.get("name") or "", color=calendar.get("hexColor") or "",
                 can_edit=calendar.get("canEdit", True) is not False,
-                is_default=bool(calendar.get("isDefaultCalendar")))
+                is_default=default, graph_color=calendar.get("color") or "")
             result[info.name] = info
         with self._lock:
             self._calendars[mailbox] = result
         return result
 
-    def rename(self, info: CalendarInfo, display_name: str) -> None:
-        """Rename a calendar in Graph (PATCH ``name``; api/calendar-update.md)."""
+    def find(self, mailbox: str, name: str) -> CalendarInfo | None:
+        """The calendar at path segment ``name``: its listed name, or the ``c-<hash>`` name
+        of a calendar listed under the segment a client chose (both keep working)."""
+        calendars = self.calendars(mailbox)
+        info = calendars.get(name)
+        if info is not None:
+            return info
+        for info in calendars.values():
+            if not info.is_default and calendar_name({"id": info.id}) == name:
+                return replace(info, name=name)
+        return None
+
+    def invalidate(self, mailbox: str) -> None:
+        """Forget the listing of ``mailbox`` (after a change through the gateway)."""
+        with self._lock:
+            self._calendars.pop(mailbox, None)
+
+    def create(self, mailbox: str, body: dict) -> dict:
+        """Create a calendar (``POST /users/{id}/calendars``, api/user-post-calendars.md;
+        ``name`` is required) and return Graph's calendar."""
+        client, user = self.route(mailbox)
+        try:
+            response = client.request("POST", f"{user}/calendars", mailbox=mailbox,
+                                      operation="create calendar", json=body)
+        finally:
+            self.invalidate(mailbox)
+        return response.body or {}
+
+    def update(self, info: CalendarInfo, patch: dict, operation: str = "update calendar"):
+        """PATCH a calendar's writable properties (``name``, ``color``;
+        api/calendar-update.md)."""
         client, user = self.route(info.mailbox)
         path = f"{user}/calendars/{quote(info.id)}"
-        client.request("PATCH", path, mailbox=info.mailbox, operation="rename calendar",
-                            json={"name": display_name})
-        with self._lock:
-            self._calendars.pop(info.mailbox, None)
+        try:
+            client.request("PATCH", path, mailbox=info.mailbox, operation=operation,
+                           json=patch)
+        finally:
+            self.invalidate(info.mailbox)
+
+    def rename(self, info: CalendarInfo, display_name: str) -> None:
+        """Rename a calendar in Graph (PATCH ``name``; api/calendar-update.md)."""
+        self.update(info, {"name": display_name}, "rename calendar")
+
+    def delete(self, info: CalendarInfo) -> None:
+        """Delete a calendar (``DELETE /users/{id}/calendars/{id}``, api/calendar-delete.md;
+        204 No Content)."""
+        client, user = self.route(info.mailbox)
+        try:
+            client.request("DELETE", f"{user}/calendars/{quote(info.id)}",
+                           mailbox=info.mailbox, operation="delete calendar")
+        finally:
+            self.invalidate(info.mailbox)

@@ -19,14 +19,15 @@ from radicale import storage as radicale_storage
 
 from ..graph import GraphClient
 from ..graph.delegated import DelegatedTokens
+from . import colors, errors
 from . import config as plugin_config
-from . import errors
 from .cache import CalendarCache
+from .calendar_props import KEPT_BY_GRAPH, CalendarProps
 from .collection import CalendarCollection, PlainCollection
 from .directory import CalendarInfo, Directory
 from .graph_events import CalendarEvents
 from .loader import CalendarLoader
-from .paths import parse
+from .paths import DEFAULT_CALENDAR, parse
 from .sync_state import SyncState
 
 logger = logging.getLogger("radicale_graph.storage")
@@ -60,7 +61,12 @@ class Storage(radicale_storage.BaseStorage):
         super().__init__(configuration)
         self.settings, self.options = plugin_config.read(configuration)
         self.client = GraphClient(self.settings)
-        self.app_directory = Directory(self.client, self.options.calendar_list_interval)
+        self.calendar_props = CalendarProps(
+            os.path.join(self.options.state_folder, "calendar-props.sqlite3")
+            if self.options.state_folder else None)
+        segments = self.calendar_props.segments
+        self.app_directory = Directory(self.client, self.options.calendar_list_interval,
+                                       segments=segments)
         self.delegated: DelegatedTokens | None = None
         self.me_directory: Directory | None = None
         if self.options.delegated:
@@ -69,7 +75,7 @@ class Storage(radicale_storage.BaseStorage):
                 os.path.join(self.options.state_folder, TOKEN_CACHE_FILE),
                 self.options.token_cache_key, self.signin_url)
             self.me_directory = Directory(self.client, self.options.calendar_list_interval,
-                                          route=self._me_route)
+                                          route=self._me_route, segments=segments)
         state_path = (os.path.join(self.options.state_folder, "sync-state.sqlite3")
                       if self.options.state_folder else None)
         self.sync_state = SyncState(state_path)
@@ -180,7 +186,7 @@ class Storage(radicale_storage.BaseStorage):
     def calendar(self, mailbox: str, name: str) -> CalendarCollection | None:
         """The collection for ``/<mailbox>/<name>/``, or ``None``."""
         try:
-            info = self.directory.calendars(mailbox).get(name)
+            info = self.directory.find(mailbox, name)
         except Exception as exc:
             raise self.report(exc) from None
         if info is None:
@@ -236,8 +242,17 @@ class Storage(radicale_storage.BaseStorage):
             "MOVE is not supported by the Graph gateway: copy the event and delete the old one"))
 
     def create_collection(self, href: str, items=None, props=None):
-        """Creating calendars through CalDAV is not supported yet: calendars are created in
-        Outlook. The mailbox principals always exist for served mailboxes."""
+        """MKCALENDAR (RFC 4791 section 5.3.1; also an extended MKCOL, RFC 5689) of
+        ``/<mailbox>/<segment>/``: ``POST /users/{mailbox}/calendars`` (api/user-post-calendars.md)
+        with ``name`` = the ``D:displayname`` (Graph requires a name: without one the segment
+        is used) and ``color`` = the ``calendarColor`` nearest to ``ICAL:calendar-color``. The
+        calendar is then served at the segment the client chose (kept in
+        :class:`.calendar_props.CalendarProps`) and at ``c-<hash of its id>``; other
+        properties of the request are kept as dead properties. Graph's 409
+        ``ErrorFolderExists`` (a calendar of that name exists) is refused with 403 naming it.
+
+        A mailbox principal "exists" for served mailboxes (Radicale creates the login's own
+        principal on first use). A PUT of a whole calendar (``items`` given) is refused."""
         target = parse(href)
         if target and target.calendar is None and not props:
             if target.mailbox in self._served_mailboxes():
@@ -246,9 +261,71 @@ class Storage(radicale_storage.BaseStorage):
             raise self.report(PermissionError(
                 f"login {target.mailbox} is not a mailbox served by the gateway: add it to "
                 f"[storage] mailboxes, or do not grant W on its own path in the rights file"))
-        raise self.report(PermissionError(
-            f"cannot create collection {href!r}: create calendars in Outlook, and serve a "
-            f"mailbox by adding it to [storage] mailboxes"))
+        if target is None or target.calendar is None or target.href is not None:
+            raise self.report(PermissionError(
+                f"cannot create collection {href!r}: the gateway creates calendars only, at "
+                f"/<mailbox>/<calendar>/, and serves a mailbox listed in [storage] mailboxes"))
+        if items is not None:
+            raise self.report(PermissionError(
+                f"cannot create or replace calendar /{target.mailbox}/{target.calendar}/ "
+                f"with a PUT of a whole calendar: create it with MKCALENDAR, then PUT its "
+                f"events one by one"))
+        props = dict(props or {})
+        tag = props.get("tag", "")
+        if tag != "VCALENDAR":
+            kind = "an address book" if tag == "VADDRESSBOOK" else "a plain collection"
+            raise self.report(PermissionError(
+                f"cannot create {kind} at /{target.mailbox}/{target.calendar}/: Exchange "
+                f"mailboxes hold calendars here; use MKCALENDAR"))
+        components = props.get("C:supported-calendar-component-set", "VEVENT")
+        if "VEVENT" not in {c.strip().upper() for c in components.split(",")}:
+            raise self.report(PermissionError(
+                f"cannot create a calendar for {components}: Graph calendars hold events "
+                f"(VEVENT) only"))
+        if not self._serves(target.mailbox):
+            raise self.report(PermissionError(
+                f"cannot create a calendar in {target.mailbox}: not a mailbox served by the "
+                f"gateway ([storage] mailboxes)"))
+        if target.calendar == DEFAULT_CALENDAR or target.calendar.startswith("."):
+            raise self.report(PermissionError(
+                f"the path segment {target.calendar!r} is reserved by the gateway; choose "
+                f"another"))
+        name = (props.get("D:displayname") or "").strip() or target.calendar
+        body = {"name": name}
+        client_color = props.get("ICAL:calendar-color", "")
+        value = colors.nearest(client_color) if client_color else None
+        if value:
+            body["color"] = value
+        try:
+            created = self.directory.create(target.mailbox, body)
+        except Exception as exc:
+            if getattr(exc, "code", "") == "ErrorFolderExists":
+                exc = PermissionError(
+                    f"cannot create calendar /{target.mailbox}/{target.calendar}/: "
+                    f"{target.mailbox} already has a calendar named {name!r} (Graph 409 "
+                    f"ErrorFolderExists); choose another display name")
+            raise self.report(exc) from None
+        calendar_id = created["id"]
+        self.calendar_props.set_segment(target.mailbox, target.calendar, calendar_id)
+        dead = {k: v for k, v in props.items() if k not in KEPT_BY_GRAPH}
+        self.calendar_props.put(target.mailbox, calendar_id, dead, client_color,
+                                (created.get("color") or "") if client_color else "")
+        collection = self.calendar(target.mailbox, target.calendar)
+        if collection is None:
+            raise self.report(RuntimeError(
+                f"Graph created calendar {name!r} in {target.mailbox} but does not list it"))
+        logger.info("created calendar %r (%s) in %s at %s", name, calendar_id, target.mailbox,
+                    target.calendar)
+        return collection, {}, []
+
+    def forget_calendar(self, info: CalendarInfo) -> None:
+        """Drop a deleted calendar from the directory, the caches and the kept state."""
+        self.directory.invalidate(info.mailbox)
+        self.app_directory.invalidate(info.mailbox)
+        with self._caches_lock:
+            for key in [k for k in self._loaders if k[:2] == (info.mailbox, info.id)]:
+                del self._loaders[key]
+        self.calendar_props.forget(info.mailbox, info.id)
 
     def verify(self) -> bool:
         """Check that the app can get a token and list every served mailbox's calendars."""

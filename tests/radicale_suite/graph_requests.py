@@ -10,17 +10,18 @@ method and assertion of Radicale's class and changes only its fixtures and helpe
 * ``configure``: builds the gateway's WSGI application (:class:`radicale_graph.app.
   GatewayApplication`, as ``radicale-graph serve`` runs it) behind the URL mount of
   :mod:`.mount`, and wraps the configured rights backend so it judges test paths.
-* ``mkcalendar`` (when a test uses it to set up a root-level calendar, without a body): Graph
-  calendars are not created through CalDAV, so the calendar is provisioned the way an admin
-  would, in the tenant: the mailbox's default calendar for the test's first calendar, a new
-  Graph calendar (created in the emulator, "in Outlook") for further ones. The shim then checks
+* ``mkcalendar`` of the test's first root-level calendar (without a body): a Graph mailbox
+  always has its default calendar, and Radicale's tests expect a root holding only the
+  calendars they made, so the first one is the mailbox's default calendar. The shim checks
   through the gateway that the path is a calendar collection (PROPFIND ``resourcetype``) and
-  answers 201. Tests whose subject is MKCALENDAR itself (:data:`SUBJECT_IS_MKCALENDAR`) and
-  every MKCALENDAR on an already provisioned path or with a body send the real request.
-* ``delete`` of a provisioned calendar as the first step of ``_test_filter`` (which resets its
-  collection with DELETE and MKCALENDAR before each query): the calendar is emptied instead,
-  by a real DELETE of each of its resources through the gateway, and the following
-  MKCALENDAR shim answers 201 for the emptied calendar.
+  answers 201. Every further MKCALENDAR, one with a body, and every MKCALENDAR of the tests
+  whose subject it is (:data:`SUBJECT_IS_MKCALENDAR`) is the real request to the gateway,
+  which creates a Graph calendar (``POST /users/{id}/calendars``).
+* ``delete`` of the default calendar as the first step of ``_test_filter`` (which resets its
+  collection with DELETE and MKCALENDAR before each query): Exchange keeps a mailbox's default
+  calendar, so it is emptied instead, by a real DELETE of each of its resources through the
+  gateway, and the following MKCALENDAR shim answers 201 for the emptied calendar. Other
+  calendars are deleted and created again for real.
 
 The plugin's sync-token state (``[storage] state_folder``) lives in the test's temporary folder,
 so it survives the application being rebuilt within a test and goes with the test.
@@ -31,12 +32,9 @@ incremental changes.
 from __future__ import annotations
 
 import atexit
-import io
 import itertools
 import os
 import threading
-import wsgiref.util
-import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote
 
 from radicale_graph.app import GatewayApplication
@@ -54,9 +52,6 @@ CALDAV_CALENDAR = "{urn:ietf:params:xml:ns:caldav}calendar"
 PROPFIND_RESOURCETYPE = """\
 <?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>"""
-PROPFIND_DISPLAYNAME = """\
-<?xml version="1.0" encoding="utf-8"?>
-<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop></D:propfind>"""
 
 _emulator: Emulator | None = None
 _emulator_lock = threading.Lock()
@@ -136,15 +131,13 @@ class GraphRequests:
     def mkcalendar(self, path: str, data: str | None = None, check: int | None = 201,
                    **kwargs):
         name = Mount.collection_name(path)
-        if (self.test_name in SUBJECT_IS_MKCALENDAR or data is not None or kwargs
-                or name is None):
-            return super().mkcalendar(path, data, check=check, **kwargs)
-        if name in self._emptied:
+        if name is not None and name in self._emptied:
             self._emptied.discard(name)
-        elif name in self.mount.names:
+        elif (self.test_name in SUBJECT_IS_MKCALENDAR or data is not None or kwargs
+                or name is None or self.mount.claimed(DEFAULT_CALENDAR)):
             return super().mkcalendar(path, data, check=check, **kwargs)
         else:
-            self._provision(name)
+            self.mount.claim(name, DEFAULT_CALENDAR)
         _, responses = self.propfind(path, PROPFIND_RESOURCETYPE)
         status_code, resourcetype = responses[quote(path)]["D:resourcetype"]
         assert status_code == 200 and resourcetype.find(CALDAV_CALENDAR) is not None, \
@@ -152,38 +145,6 @@ class GraphRequests:
         status = 201
         assert check is None or status == check, f"{status} != {check}"
         return status, ""
-
-    def _provision(self, name: str) -> None:
-        """Give the test collection ``name`` a Graph calendar of the test's mailbox."""
-        if not self.mount.claimed(DEFAULT_CALENDAR):
-            self.mount.claim(name, DEFAULT_CALENDAR)
-            return
-        emulator().store.create_calendar(self.mailbox, {"name": name})
-        # A new storage, as after the refresh interval: the old one has the calendar listing
-        # from before the calendar existed.
-        self._build_application()
-        calendars = self._calendars_by_display_name()
-        assert name in calendars, f"the gateway does not list the new Graph calendar {name!r}"
-        self.mount.claim(name, calendars[name])
-
-    def _calendars_by_display_name(self) -> dict[str, str]:
-        """Display name -> gateway calendar name, by PROPFIND on the unmounted gateway."""
-        body = PROPFIND_DISPLAYNAME.encode()
-        environ = {"REQUEST_METHOD": "PROPFIND", "PATH_INFO": f"/{self.mailbox}/",
-                   "HTTP_DEPTH": "1", "wsgi.input": io.BytesIO(body),
-                   "CONTENT_LENGTH": str(len(body))}
-        wsgiref.util.setup_testing_defaults(environ)
-        statuses = []
-        answer = b"".join(self.application.app(
-            environ, lambda status, headers, exc_info=None: statuses.append(status)))
-        assert statuses[0].startswith("207"), statuses[0]
-        result = {}
-        for response in ET.fromstring(answer).iter("{DAV:}response"):
-            href = unquote(response.findtext("{DAV:}href", "")).strip("/").split("/")
-            name = response.findtext(".//{DAV:}displayname")
-            if len(href) == 2 and name:
-                result[name] = href[1]
-        return result
 
     def _test_filter(self, *args, **kwargs):
         self._reset_armed = True
@@ -195,7 +156,7 @@ class GraphRequests:
     def delete(self, path: str, check: int | None = 200, **kwargs):
         armed, self._reset_armed = self._reset_armed, False
         name = Mount.collection_name(path)
-        if armed and not kwargs and name in self.mount.names:
+        if armed and not kwargs and self.mount.names.get(name) == DEFAULT_CALENDAR:
             self._empty(path)
             self._emptied.add(name)
             status = 200
