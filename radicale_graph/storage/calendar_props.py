@@ -18,9 +18,9 @@ changes nothing here.
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import threading
+
+from .state_db import open_state_db
 
 # Collection properties Graph itself holds (name, colour) or that are fixed (tag, components):
 # everything else a client sets is kept by the gateway (dead properties, RFC 4918 section 4).
@@ -43,12 +43,7 @@ class CalendarProps:
     (``None``: in memory). Thread-safe."""
 
     def __init__(self, path: str | None) -> None:
-        if path:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
-        self._db.executescript(SCHEMA)
+        self._db = open_state_db(path, SCHEMA)
         self._lock = threading.Lock()
 
     # -- path segments ------------------------------------------------------------------

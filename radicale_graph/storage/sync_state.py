@@ -15,10 +15,10 @@ with ``ValueError``, which Radicale answers with the ``valid-sync-token`` precon
 
 from __future__ import annotations
 
-import os
 import secrets
-import sqlite3
 import threading
+
+from .state_db import open_state_db
 
 TOKEN_PREFIX = "http://radicale-graph.invalid/ns/sync/"
 
@@ -37,12 +37,7 @@ class SyncState:
     tests and the demo). Thread-safe."""
 
     def __init__(self, path: str | None) -> None:
-        if path:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
-        self._db.executescript(SCHEMA)
+        self._db = open_state_db(path, SCHEMA)
         self._lock = threading.Lock()
 
     def _calendar(self, key: str) -> tuple[str, int, int]:
