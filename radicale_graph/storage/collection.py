@@ -97,6 +97,14 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def path(self) -> str:
         return f"{self.info.mailbox}/{self.info.name}"
 
+    def _check_editable(self, what: str = "") -> None:
+        """Raise (recorded, 403) PermissionError when Graph's ``canEdit`` of the calendar is
+        false; ``what`` ends the message (e.g. ": it cannot be deleted")."""
+        if not self.info.can_edit:
+            raise self._storage.report(PermissionError(
+                f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
+                f"is false){what}"))
+
     def get_meta(self, key=None):
         """The calendar's properties: name and colour as Graph holds them (the colour as the
         client wrote it while Graph still holds the value written for it, see
@@ -119,10 +127,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         and read back); any other property is kept by the gateway as a dead property. The
         resource type and the component set (VEVENT) cannot change. Refused with 403 when
         the app cannot edit the calendar (Graph ``canEdit`` false)."""
-        if not self.info.can_edit:
-            raise self._storage.report(PermissionError(
-                f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
-                f"is false): its properties cannot be changed"))
+        self._check_editable(": its properties cannot be changed")
         props = dict(props)
         if props.get("tag", "VCALENDAR") != "VCALENDAR":
             raise self._storage.report(PermissionError(
@@ -292,10 +297,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         Graph's If-Match fails but a fresh read shows the content the client matched (only
         the changeKey moved), the write is made again with the fresh changeKey. After a
         partial write the series is read back, so the next GET shows what Graph holds."""
-        if not self.info.can_edit:
-            raise self._storage.report(PermissionError(
-                f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
-                f"is false)"))
+        self._check_editable()
         text = item.serialize()
         self._refresh()
         old = self._cache.get(href)
@@ -392,10 +394,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
             raise self._storage.report(PermissionError(
                 f"the default calendar of {self.info.mailbox} cannot be deleted; Exchange "
                 f"keeps it"))
-        if not self.info.can_edit:
-            raise self._storage.report(PermissionError(
-                f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
-                f"is false): it cannot be deleted"))
+        self._check_editable(": it cannot be deleted")
         try:
             self._storage.directory.delete(self.info)
         except NotFound:

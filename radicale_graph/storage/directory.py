@@ -126,10 +126,6 @@ class Directory:
         finally:
             self.invalidate(info.mailbox)
 
-    def rename(self, info: CalendarInfo, display_name: str) -> None:
-        """Rename a calendar in Graph (PATCH ``name``; api/calendar-update.md)."""
-        self.update(info, {"name": display_name}, "rename calendar")
-
     def delete(self, info: CalendarInfo) -> None:
         """Delete a calendar (``DELETE /users/{id}/calendars/{id}``, api/calendar-delete.md;
         204 No Content)."""

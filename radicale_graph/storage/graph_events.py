@@ -48,6 +48,12 @@ def _expand() -> str:
     return f"{extended.expand_filter()},exceptionOccurrences"
 
 
+def _equals(name: str, value: str) -> str:
+    """The URL-quoted ``$filter`` ``name eq 'value'`` (OData string literal: ' doubled)."""
+    literal = value.replace("'", "''")
+    return quote(f"{name} eq '{literal}'")
+
+
 def is_duplicate_transaction(exc: GraphError) -> bool:
     """Whether a create was refused because its ``transactionId`` was used before."""
     return exc.status in (400, 409) and exc.code == "ErrorDuplicateTransactionId"
@@ -112,6 +118,22 @@ class CalendarEvents:
                                             operation="track changes", params=params,
                                             headers=headers)
 
+    def _batch_gets(self, urls: list[str], operation: str, missing_ok: bool = False):
+        """GET each of ``urls`` through ``$batch`` (20 per request, json-batching.md) with the
+        read preferences; yields each answer's body in order (``None`` for a 404 when
+        ``missing_ok``). Raises ``GraphError`` for any other failed answer."""
+        requests = [{"id": str(n), "method": "GET", "url": url,
+                     "headers": {"Prefer": PREFER_READ}} for n, url in enumerate(urls)]
+        for answer in self.client.batch(requests, mailbox=self.mailbox, operation=operation):
+            if answer["status"] == 404 and missing_ok:
+                yield None
+            elif answer["status"] >= 400:
+                raise error_from_response(answer["status"], answer.get("headers"),
+                                          answer.get("body"), mailbox=self.mailbox,
+                                          operation=operation)
+            else:
+                yield answer.get("body") or {}
+
     def get_many(self, event_ids: list[str]) -> dict[str, dict | None]:
         """Several events by id through ``$batch`` (20 per request, json-batching.md), series
         masters with ``cancelledOccurrences`` and ``exceptionOccurrences``: id -> event, or
@@ -119,43 +141,19 @@ class CalendarEvents:
         calendar (deleted items stay readable by id). Raises ``GraphError`` for other
         failures."""
         query = f"$select={_select()}&$expand={_expand()}"
-        requests = [{"id": str(n), "method": "GET",
-                     "url": f"{self._user}/events/{quote(event_id)}?{query}",
-                     "headers": {"Prefer": PREFER_READ}}
-                    for n, event_id in enumerate(event_ids)]
-        result: dict[str, dict | None] = {}
-        for event_id, answer in zip(event_ids, self.client.batch(
-                requests, mailbox=self.mailbox, operation="read events"), strict=True):
-            if answer["status"] == 404:
-                result[event_id] = None
-            elif answer["status"] >= 400:
-                raise error_from_response(answer["status"], answer.get("headers"),
-                                          answer.get("body"), mailbox=self.mailbox,
-                                          operation="read events")
-            else:
-                result[event_id] = answer["body"]
-        return result
+        urls = [f"{self._user}/events/{quote(event_id)}?{query}" for event_id in event_ids]
+        return dict(zip(event_ids, self._batch_gets(urls, "read events", missing_ok=True),
+                        strict=True))
 
     def find_by_hrefs(self, hrefs: list[str]) -> dict[str, list[dict]]:
         """Events of this calendar whose kept href is one of ``hrefs``, through ``$batch``
         (folder-scoped lists, so deleted events are not found): href -> events, without
         exceptions or cancellations (read series masters by id for those)."""
         path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
-        requests = []
-        for n, href in enumerate(hrefs):
-            query = (f"$filter={quote(extended.href_filter(href))}&$select={_list_select()}"
-                     f"&$expand={quote(extended.expand_filter())}")
-            requests.append({"id": str(n), "method": "GET", "url": f"{path}?{query}",
-                             "headers": {"Prefer": PREFER_READ}})
-        found: dict[str, list[dict]] = {}
-        for href, answer in zip(hrefs, self.client.batch(
-                requests, mailbox=self.mailbox, operation="find events"), strict=True):
-            if answer["status"] >= 400:
-                raise error_from_response(answer["status"], answer.get("headers"),
-                                          answer.get("body"), mailbox=self.mailbox,
-                                          operation="find events")
-            found[href] = list((answer.get("body") or {}).get("value") or [])
-        return found
+        urls = [f"{path}?$filter={quote(extended.href_filter(href))}&$select={_list_select()}"
+                f"&$expand={quote(extended.expand_filter())}" for href in hrefs]
+        return {href: list(body.get("value") or [])
+                for href, body in zip(hrefs, self._batch_gets(urls, "find events"), strict=True)}
 
     def present(self, ical_uids: dict[str, str]) -> set[str]:
         """Which of these events (id -> ``iCalUId``) the calendar itself still holds: one
@@ -164,24 +162,10 @@ class CalendarEvents:
         GET by id. Raises ``GraphError``."""
         path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
         ids = list(ical_uids)
-        requests = []
-        for n, event_id in enumerate(ids):
-            literal = ical_uids[event_id].replace("'", "''")
-            query = "$filter=" + quote(f"iCalUId eq '{literal}'")
-            requests.append({"id": str(n), "method": "GET",
-                             "url": f"{path}?{query}&$select=id",
-                             "headers": {"Prefer": PREFER_READ}})
-        found: set[str] = set()
-        for event_id, answer in zip(ids, self.client.batch(
-                requests, mailbox=self.mailbox, operation="check events"), strict=True):
-            if answer["status"] >= 400:
-                raise error_from_response(answer["status"], answer.get("headers"),
-                                          answer.get("body"), mailbox=self.mailbox,
-                                          operation="check events")
-            listed = {e.get("id") for e in (answer.get("body") or {}).get("value") or []}
-            if event_id in listed:
-                found.add(event_id)
-        return found
+        urls = [f"{path}?$filter={_equals('iCalUId', ical_uids[i])}&$select=id" for i in ids]
+        return {event_id for event_id, body in zip(ids, self._batch_gets(urls, "check events"),
+                                                    strict=True)
+                if event_id in {e.get("id") for e in body.get("value") or []}}
 
     def get(self, event_id: str) -> dict:
         """One event with exceptions and extended properties."""
