@@ -35,7 +35,8 @@ from .graph import (
     Throttled,
 )
 from .storage import conditions, errors
-from .storage.storage import login_kind
+from .storage.rights import ExchangeRights
+from .storage.storage import Storage, login_kind
 from .storage.writer import PartialWrite
 from .translation import UnsupportedObject
 from .web.app_passwords import AppPasswords
@@ -97,6 +98,12 @@ class GatewayApplication(radicale.Application):
     _signin = None
     _signin_lock = threading.Lock()
 
+    def __init__(self, configuration) -> None:
+        super().__init__(configuration)
+        if isinstance(self._storage, Storage):
+            # Exchange's sharing decides; the configured rights can only narrow it.
+            self._rights = ExchangeRights(self._rights, self._storage)
+
     def _signin_pages(self):
         """The sign-in pages, built on first use from the storage's delegated tokens; None
         when the storage is not the gateway's or delegated mode is off."""
@@ -122,11 +129,15 @@ class GatewayApplication(radicale.Application):
                 headers = dict(headers, **{"Content-Length": str(len(body))})
                 return (f"{status} {client.responses.get(status, 'Error')}",
                         list(headers.items()), [body])
-        errors.clear()
+        errors.reset()
         conditions.set_from_environ(environ)
         status_text, headers, answers = super()._handle_request(environ)
         cause = errors.take()
-        if cause is None or int(status_text.split(" ", 1)[0]) < 400:
+        denial = errors.take_denial()
+        code = int(status_text.split(" ", 1)[0])
+        if cause is None and denial and code == 403:
+            cause = PermissionError(denial)
+        if cause is None or code < 400:
             return status_text, headers, answers
         status, new_headers, body = error_response(cause)
         kept = [(k, v) for k, v in headers

@@ -185,10 +185,15 @@ def test_delegated_person_sees_only_own_mailbox(delegated, emu):
 
 def test_htpasswd_logins_keep_app_only_access_in_mode_both(delegated):
     url, _, _, _ = delegated
-    answer = requests.request("PROPFIND", f"{url}/room-adams@contoso.com/", auth=BOB,
+    answer = requests.request("PROPFIND", f"{url}/bob@contoso.com/", auth=BOB,
                               headers={"Depth": "1"}, timeout=30)
     assert answer.status_code == 207, answer.text
-    assert "/room-adams@contoso.com/calendar/" in unquote(answer.text)
+    # App-only: the room's calendar is in Bob's own home, by its "My Organization" role.
+    assert "/bob@contoso.com/room-adams@contoso.com~calendar/" in unquote(answer.text)
+    elsewhere = requests.request("PROPFIND", f"{url}/room-adams@contoso.com/", auth=BOB,
+                                 headers={"Depth": "1"}, timeout=30)
+    assert elsewhere.status_code == 403, elsewhere.text
+    assert "/bob@contoso.com/" in elsewhere.text
     wrong = requests.request("PROPFIND", f"{url}/bob@contoso.com/", auth=(BOB[0], "nope"),
                              headers={"Depth": "0"}, timeout=30)
     assert wrong.status_code == 401

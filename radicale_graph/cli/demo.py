@@ -15,31 +15,23 @@ from .gateway import StartupError, check, serve, setup_logging
 DEMO_PASSWORD = "demo"
 
 RIGHTS = """\
-# Who may read and write which mailbox (Radicale rights file syntax).
+# Radicale rights file syntax. Exchange's own sharing decides who reads and writes which
+# calendar (every calendar a login may open is listed in its own home /<login>/); this file
+# can only narrow that.
 [root]
 user: .+
 collection:
 permissions: R
 
-[own-principal]
+[own-home]
 user: .+
 collection: {user}
 permissions: R
 
-[own-calendars]
+[calendars-in-own-home]
 user: .+
 collection: {user}/[^/]+
 permissions: rw
-
-[rooms-principals]
-user: .+@contoso\\.com
-collection: room-[^/]+@contoso\\.com
-permissions: R
-
-[rooms-calendars]
-user: .+@contoso\\.com
-collection: room-[^/]+@contoso\\.com/[^/]+
-permissions: r
 """
 
 
@@ -56,7 +48,8 @@ def write_demo_files(folder: str, *, host: str, port: int, authority: str, graph
 
     users = os.path.join(folder, "users")
     with open(users, "w", encoding="utf-8") as handle:
-        for login in demo.USERS + demo.ROOMS:
+        # Carol (Bob's delegate) has no mailbox served by the demo: her home lists Bob's.
+        for login in demo.USERS + demo.ROOMS + demo.DELEGATES:
             handle.write(f"{login}:{DEMO_PASSWORD}\n")
     rights = os.path.join(folder, "rights")
     with open(rights, "w", encoding="utf-8") as handle:

@@ -59,6 +59,11 @@ def check(configuration) -> None:
     if not options.mailboxes and options.mode == "app":
         raise StartupError("[storage] mailboxes lists no mailbox to serve: add the users' and "
                            "rooms' addresses (comma-separated)")
+    if options.mode == "app":
+        logger.info("group calendars are not served in app-only mode: Graph allows Microsoft "
+                    "365 group calendars only with delegated permissions (application "
+                    "permissions are \"Not supported\", api/group-list-events.md); set "
+                    "[storage] mode = both or delegated and let people sign in with Microsoft")
     client = GraphClient(settings)
     try:
         client.check_credentials()

@@ -18,6 +18,11 @@ private access). Carol (``DELEGATES``) is a mailbox and a Microsoft sign-in of t
 only; the gateway's demo does not serve her mailbox. The Microsoft 365 group "Project Falcon
 Team" (``GROUP``) has Alice and Bob as members and three events in its calendar; the room list
 "Building 18" (``ROOM_LIST``, shaped like example 2 of api/place-list.md) holds both rooms.
+
+"My Organization" (Exchange's Default permission, for every user of the tenant without a
+permission of their own) keeps its default ``freeBusyRead`` everywhere except on room-adams's
+primary calendar, where it is ``limitedRead`` (typical for rooms: everyone sees the titles and
+locations of its bookings); room-baker keeps ``freeBusyRead`` (free/busy only).
 """
 
 from __future__ import annotations
@@ -193,6 +198,9 @@ def load(store, today: dt.date | None = None) -> None:
     # Sharing and delegation of Bob's primary calendar, as set up in Outlook.
     store.share(bob.upn, None, alice.upn, "read")
     store.share(bob.upn, None, carol.upn, "delegateWithPrivateEventAccess")
+    # Rooms: everyone in the organization sees room-adams's bookings' titles and locations;
+    # room-baker keeps the default "My Organization" role, freeBusyRead.
+    store.set_organization_role(adams.upn, None, "limitedRead")
 
     # The Microsoft 365 group and its calendar (group calendars are delegated-only).
     group = store.add_group(GROUP, "Project Falcon Team", members=(alice.upn, bob.upn),

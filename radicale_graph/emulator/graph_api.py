@@ -728,7 +728,10 @@ class GraphApi:
         """A delegated token on another user's mailbox: only calendars shared with or
         delegated to the signed-in user, by their role; anything else 403 ErrorAccessDenied
         (concepts/outlook-get-shared-events-calendars.md: ``/users/{owner}/calendar[/events]``
-        with Calendars.Read.Shared or Calendars.ReadWrite.Shared)."""
+        with Calendars.Read.Shared or Calendars.ReadWrite.Shared). The role is the user's own
+        permission entry or, for a user inside the organization without one, the role of "My
+        Organization" (:meth:`.sharing.SharingStore.role_of`); ``/users/{owner}/calendars``
+        lists the explicitly shared calendars only."""
         upn = req.claims.get("upn", "")
         low = [s.lower() for s in rest]
         if not granted & SHARED_READ or (

@@ -10,7 +10,13 @@ Sources (``microsoftgraph/microsoft-graph-docs-contrib``, api-reference/v1.0 and
   ``delegateWithPrivateEventAccess`` (write and private events), ``custom``. List, create, get,
   update and delete are "supported on behalf of only the calendar owner"; on behalf of a
   recipient or delegate the list "returns an empty calendar permissions collection"; only
-  ``role`` can be updated. The "My Organization" entry (``isRemovable`` false) is always there.
+  ``role`` can be updated. The "My Organization" entry (``isRemovable`` false) is always there;
+  its ``allowedRoles`` are ``none``, ``freeBusyRead``, ``limitedRead``, ``read``, ``write``, and
+  its ``role`` (default ``freeBusyRead``) can be updated like any other, but it cannot be
+  deleted. It is Exchange's "Default" folder permission: it applies to every user inside the
+  organization who has no entry of their own (:meth:`SharingStore.role_of`); Outlook adds a
+  calendar to a user's calendar list only after an explicit share
+  (:meth:`SharingStore.shared_with`).
 - api/calendar-list-calendarpermissions.md (response example: ids are base64 of
   ``ExchangePublishedUser.<address>``, "My Organization" is ``RGVmYXVsdA==`` = "Default" with
   role ``freeBusyRead``), api/calendar-post-calendarpermissions.md (``200 OK`` with the new
@@ -49,6 +55,10 @@ WRITE_ROLES = {"write"} | DELEGATE_ROLES
 #: Roles whose holder may list events (freeBusyRead gives free/busy only).
 EVENT_ROLES = {"limitedRead", "read", "custom"} | WRITE_ROLES
 MY_ORGANIZATION_ID = "RGVmYXVsdA=="  # base64("Default"), api/calendar-list-calendarpermissions.md
+#: ``allowedRoles`` of "My Organization" and its default role (api/calendar-list-
+#: calendarpermissions.md, response example).
+ORGANIZATION_ROLES = ("none", "freeBusyRead", "limitedRead", "read", "write")
+ORGANIZATION_DEFAULT_ROLE = "freeBusyRead"
 _LIMITED_KEEP = ("subject", "location", "locations")
 
 
@@ -112,12 +122,15 @@ class Group:
 
 class SharingStore:
     """Mixin of :class:`~radicale_graph.emulator.store.Store`: calendar permissions
-    (``self._permissions``: (owner guid, calendar id) -> list of calendarPermission dicts),
+    (``self._permissions``: (owner guid, calendar id) -> list of calendarPermission dicts;
+    ``self._org_roles``: (owner guid, calendar id) -> role of "My Organization", when it is not
+    the default ``freeBusyRead``),
     groups (``self.groups``; their calendars live in ``self.group_store``) and room lists
     (``self.room_lists``: roomList dicts with ``rooms``, the room addresses)."""
 
     def _init_sharing(self, group_store) -> None:
         self._permissions: dict[tuple, list] = {}
+        self._org_roles: dict[tuple, str] = {}
         self.groups: dict[str, Group] = {}
         self.group_store = group_store
         self.room_lists: list[dict] = []
@@ -132,16 +145,44 @@ class SharingStore:
             raise not_found()
         return box, cid
 
+    def _organization_entry(self, box, cid: str) -> dict:
+        """The "My Organization" calendarPermission of the calendar (a new dict)."""
+        return {"id": MY_ORGANIZATION_ID, "isRemovable": False, "isInsideOrganization": True,
+                "role": self._org_roles.get((box.guid, cid), ORGANIZATION_DEFAULT_ROLE),
+                "allowedRoles": list(ORGANIZATION_ROLES),
+                "emailAddress": {"name": "My Organization"}}
+
     def permissions(self, owner: str, calendar_id: str | None) -> list:
         """The calendar's calendarPermission list: sharees, then "My Organization" (copies)."""
         with self.lock:
             box, cid = self._perm_target(owner, calendar_id)
             mine = copy.deepcopy(self._permissions.get((box.guid, cid), []))
-            org = {"id": MY_ORGANIZATION_ID, "isRemovable": False, "isInsideOrganization": True,
-                   "role": "freeBusyRead",
-                   "allowedRoles": ["none", "freeBusyRead", "limitedRead", "read", "write"],
-                   "emailAddress": {"name": "My Organization"}}
-            return mine + [org]
+            return mine + [self._organization_entry(box, cid)]
+
+    def set_organization_role(self, owner: str, calendar_id: str | None, role: str) -> None:
+        """Test control: the role of "My Organization" on ``owner``'s calendar (None = the
+        default one), as an Outlook owner sets it; one of ``none``, ``freeBusyRead``,
+        ``limitedRead``, ``read``, ``write``."""
+        if role not in ORGANIZATION_ROLES:
+            raise ValueError(f"role must be one of {', '.join(ORGANIZATION_ROLES)}")
+        with self.lock:
+            box, cid = self._perm_target(owner, calendar_id)
+            self._org_roles[(box.guid, cid)] = role
+
+    def organization_role(self, owner: str, calendar_id: str | None) -> str:
+        """The role of "My Organization" on the calendar (default ``freeBusyRead``)."""
+        with self.lock:
+            box, cid = self._perm_target(owner, calendar_id)
+            return self._org_roles.get((box.guid, cid), ORGANIZATION_DEFAULT_ROLE)
+
+    def inside_organization(self, address: str) -> bool:
+        """Whether ``address`` is inside the emulated tenant: one of its mailboxes or an
+        address of its domain."""
+        address = (address or "").strip()
+        if self.mailbox(address) is not None:
+            return True
+        return "@" in address and \
+            address.rsplit("@", 1)[-1].lower() == self.tenant_domain.lower()
 
     def add_permission(self, owner: str, calendar_id: str | None, body: dict) -> dict:
         """Create (or, for a known address, replace the role of) a calendarPermission from a
@@ -157,8 +198,7 @@ class SharingStore:
                 raise bad_request("The owner of a calendar cannot be a share recipient.",
                                   "ErrorInvalidRequest")
             sharee = self.mailbox(address)
-            domain = address.rsplit("@", 1)[-1].lower()
-            inside = sharee is not None or domain == self.tenant_domain.lower()
+            inside = self.inside_organization(address)
             if body.get("isInsideOrganization") is not None:
                 inside = bool(body["isInsideOrganization"])
             allowed = allowed_roles(inside, cid == box.default_calendar_id)
@@ -177,7 +217,8 @@ class SharingStore:
 
     def update_permission(self, owner: str, calendar_id: str | None, pid: str,
                           patch: dict) -> dict:
-        """PATCH a calendarPermission: only ``role`` can change (resources/calendarpermission)."""
+        """PATCH a calendarPermission: only ``role`` can change (resources/calendarpermission),
+        "My Organization" included (to one of its ``allowedRoles``)."""
         others = sorted(k for k in patch if k not in ("role", "@odata.type"))
         if others:
             raise bad_request(f"Only the role of a calendarPermission can be updated, not "
@@ -185,8 +226,12 @@ class SharingStore:
         with self.lock:
             box, cid = self._perm_target(owner, calendar_id)
             if pid == MY_ORGANIZATION_ID:
-                raise bad_request("The 'My Organization' permission cannot be changed here.",
-                                  "ErrorInvalidRequest")
+                if "role" in patch:
+                    if patch["role"] not in ORGANIZATION_ROLES:
+                        raise bad_request(f"The role '{patch['role']}' is not allowed for "
+                                          "'My Organization'.", "ErrorInvalidRequest")
+                    self._org_roles[(box.guid, cid)] = patch["role"]
+                return self._organization_entry(box, cid)
             for perm in self._permissions.get((box.guid, cid), []):
                 if perm["id"] == pid:
                     if "role" in patch:
@@ -224,7 +269,10 @@ class SharingStore:
         self.delete_permission(box.upn, calendar_id, pid)
 
     def role_of(self, owner: str, calendar_id: str | None, user: str) -> str | None:
-        """The role ``user`` has on the calendar by an explicit permission, or None."""
+        """The role ``user`` has on the calendar, or None: their own permission entry if
+        there is one, else — for a user inside the organization (:meth:`inside_organization`)
+        — the role of "My Organization", as Exchange's Default permission applies. A role
+        ``none`` is None."""
         with self.lock:
             box, cid = self._perm_target(owner, calendar_id)
             who = self.mailbox(user)
@@ -232,10 +280,15 @@ class SharingStore:
             for perm in self._permissions.get((box.guid, cid), []):
                 if (perm["emailAddress"].get("address") or "").lower() == address:
                     return None if perm["role"] == "none" else perm["role"]
-            return None
+            if not self.inside_organization(address):
+                return None
+            role = self._org_roles.get((box.guid, cid), ORGANIZATION_DEFAULT_ROLE)
+            return None if role == "none" else role
 
     def shared_with(self, user: str) -> list:
-        """Calendars shared with or delegated to ``user``: (owner box, calendar id, role)."""
+        """Calendars shared with or delegated to ``user`` by an explicit permission entry
+        (owner box, calendar id, role): Outlook adds a calendar to the sharee's list only
+        after an explicit share, so "My Organization" does not count here."""
         with self.lock:
             who = self.mailbox(user)
             address = (who.upn if who else user).lower()

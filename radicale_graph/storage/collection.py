@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate, parsedate_to_datetime
 
+from cachetools import LRUCache
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
@@ -16,8 +18,9 @@ from radicale.item import filter as radicale_filter
 from .. import translation
 from ..graph import NotFound, PreconditionFailed
 from ..translation import UnsupportedObject
-from . import colors, conditions, writer
-from .cache import CachedEvent, CalendarCache
+from . import colors, conditions, redaction, writer
+from .access import owner_grant
+from .cache import CachedEvent, CalendarCache, etag_for
 from .calendar_props import KEPT_BY_GRAPH
 from .directory import CalendarInfo
 from .loader import CalendarLoader, is_series_master, translate
@@ -91,16 +94,27 @@ class CalendarCollection(radicale_storage.BaseCollection):
         self._loader = loader
         self._events = loader.events
         self._key = loader.key
+        self.grant = info.grant or owner_grant(info.owner)
 
     # -- identity and properties --------------------------------------------------------
     @property
     def path(self) -> str:
-        return f"{self.info.mailbox}/{self.info.name}"
+        return self.info.path
 
-    def _check_editable(self, what: str = "") -> None:
-        """Raise (recorded, 403) PermissionError when Graph's ``canEdit`` of the calendar is
-        false; ``what`` ends the message (e.g. ": it cannot be deleted")."""
-        if not self.info.can_edit:
+    @property
+    def _props_key(self) -> tuple[str, str]:
+        """Whose kept properties these are: the home's (a shared calendar's client-side
+        name and colour are the sharee's own), and the calendar's id."""
+        return self.info.home or self.info.mailbox, self.info.id
+
+    def _check_editable(self, what: str = "", action: str = "change events") -> None:
+        """Raise (recorded, 403) PermissionError when the login's grant does not allow
+        writing (the reason names the owner and the role) or Graph's ``canEdit`` of the
+        calendar is false; ``what`` ends the message (e.g. ": it cannot be deleted")."""
+        if not self.grant.writable:
+            raise self._storage.report(PermissionError(
+                self.grant.refusal(f"/{self.path}/", action)))
+        if not self.info.can_edit and self.grant.owned:
             raise self._storage.report(PermissionError(
                 f"calendar {self.path} is read-only for the gateway's app (Graph canEdit "
                 f"is false){what}"))
@@ -109,8 +123,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         """The calendar's properties: name and colour as Graph holds them (the colour as the
         client wrote it while Graph still holds the value written for it, see
         :func:`.colors.shown`), and the dead properties the gateway keeps."""
-        dead, client_color, written = self._storage.calendar_props.get(self.info.mailbox,
-                                                                       self.info.id)
+        dead, client_color, written = self._storage.calendar_props.get(*self._props_key)
         meta = dict(dead)
         meta.update({"tag": "VCALENDAR", "D:displayname": self.info.display_name,
                      "C:supported-calendar-component-set": "VEVENT"})
@@ -118,6 +131,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
         color = colors.shown(client_color, written, self.info.graph_color, self.info.color)
         if color:
             meta["ICAL:calendar-color"] = color
+        if not self.grant.owned:  # a sharee's own name and colour for the calendar
+            meta.update({k: v for k, v in dead.items()
+                         if k in ("D:displayname", "ICAL:calendar-color") and v})
         return meta.get(key) if key is not None else meta
 
     def set_meta(self, props) -> None:
@@ -126,8 +142,14 @@ class CalendarCollection(radicale_storage.BaseCollection):
         nearest ``calendarColor`` (PATCH, api/calendar-update.md; the client's string is kept
         and read back); any other property is kept by the gateway as a dead property. The
         resource type and the component set (VEVENT) cannot change. Refused with 403 when
-        the app cannot edit the calendar (Graph ``canEdit`` false)."""
-        self._check_editable(": its properties cannot be changed")
+        the app cannot edit the calendar (Graph ``canEdit`` false), or the login's grant is
+        read-only. On a calendar the login does not own (shared, delegated, group, room) all
+        properties are kept by the gateway for that login, the owner's calendar is unchanged."""
+        self._check_editable(": its properties cannot be changed",
+                             action="change the calendar's properties")
+        if not self.grant.owned:
+            self._storage.calendar_props.put(*self._props_key, dict(props), "", "")
+            return
         props = dict(props)
         if props.get("tag", "VCALENDAR") != "VCALENDAR":
             raise self._storage.report(PermissionError(
@@ -141,8 +163,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         name = (props.get("D:displayname") or "").strip()
         if name and name != self.info.display_name:
             patch["name"] = name
-        _, client_old, written_old = self._storage.calendar_props.get(self.info.mailbox,
-                                                                      self.info.id)
+        _, client_old, written_old = self._storage.calendar_props.get(*self._props_key)
         shown_old = colors.shown(client_old, written_old, self.info.graph_color,
                                  self.info.color)
         client_color = props.get("ICAL:calendar-color", "")
@@ -162,9 +183,10 @@ class CalendarCollection(radicale_storage.BaseCollection):
                         f"has a calendar of that name (Graph 409 ErrorFolderExists)")
                 raise self._storage.report(exc) from None
         dead = {k: v for k, v in props.items() if k not in KEPT_BY_GRAPH}
-        self._storage.calendar_props.put(self.info.mailbox, self.info.id, dead, client_color,
+        self._storage.calendar_props.put(*self._props_key, dead, client_color,
                                          written if client_color else "")
         if patch:
+            self._storage.reach.invalidate()
             fresh = self._storage.directory.find(self.info.mailbox, self.info.name)
             if fresh is not None:
                 self.info = fresh
@@ -214,11 +236,40 @@ class CalendarCollection(radicale_storage.BaseCollection):
                 raise self._storage.report(exc) from None
 
     def _item(self, entry: CachedEvent) -> radicale_item.Item:
+        text, etag = entry.text, entry.etag
+        if self.grant.view != redaction.FULL:
+            text, etag = _shown(entry, self.grant.view)
         return radicale_item.Item(
             collection_path=self.path, collection=self, href=entry.href,
-            last_modified=entry.last_modified, text=entry.text, etag=entry.etag,
+            last_modified=entry.last_modified, text=text, etag=etag,
             uid=entry.uid, name="VCALENDAR", component_name="VEVENT",
             time_range=entry.time_range)
+
+    def _check_reply(self, old: CachedEvent | None, plan) -> None:
+        """Refuse (403) a reply to an invitation (the owner's PARTSTAT) from a sharee who is
+        not a delegate: in Exchange only the owner and their delegates receive and answer
+        meeting requests (concepts/outlook-share-or-delegate-calendar.md). Delegated copies
+        do not tell the role (``editor``): Graph decides there and its refusal is passed on."""
+        if old is None or self.grant.owned or self.grant.role in (
+                "editor", "delegateWithPrivateEventAccess", "delegateWithoutPrivateEventAccess"):
+            return
+        reply = writer.REPLIES.get((plan.owner_partstat or "").upper())
+        current = ((old.graph_master or {}).get("responseStatus") or {}).get("response")
+        if reply and current != reply[1]:
+            raise self._storage.report(PermissionError(
+                f"{old.href}: only {self.grant.owner} and their delegates may answer this "
+                f"invitation; your role {self.grant.says()} lets you edit events but not "
+                f"reply on {self.grant.owner}'s behalf"))
+
+    def _check_private(self, entry: CachedEvent | None, action: str) -> None:
+        """Refuse (403) to change or delete a private event the grant shows as a busy block
+        (Exchange: write and delegateWithoutPrivateEventAccess "can't view information of
+        the owner's private events", resources/calendarpermission.md)."""
+        if entry is not None and self.grant.view != redaction.FULL \
+                and redaction.is_private(entry.text):
+            raise self._storage.report(PermissionError(
+                f"{entry.href} is a private event of {self.grant.owner}: your role "
+                f"{self.grant.says()} does not let you {action} it"))
 
     def get_multi(self, hrefs: Iterable[str]):
         hrefs = list(dict.fromkeys(hrefs))
@@ -254,7 +305,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
             if is_series_master(masters[0]) and by_id.get(masters[0]["id"]) is None:
                 return None
             entry = translate(event, list(event.get("exceptionOccurrences") or []),
-                              self._storage.options.rooms, href=href, owner=self.info.mailbox)
+                              self._storage.options.rooms, href=href, owner=self.info.owner)
             if entry is None:
                 return None
             result[href] = entry
@@ -301,12 +352,15 @@ class CalendarCollection(radicale_storage.BaseCollection):
         text = item.serialize()
         self._refresh()
         old = self._cache.get(href)
+        self._check_private(old, "change")
         try:
-            plan = translation.event_plan(text, href, self._storage.options.default_timezone,
-                                          owner=self.info.mailbox)
+            plan = translation.event_plan(
+                text, href, self._storage.options.default_timezone, owner=self.info.owner,
+                acting=None if self.grant.owned else self._storage.login())
             translation.check_against(plan, old.as_existing() if old else None)
         except UnsupportedObject as exc:
             raise self._storage.report(exc) from None
+        self._check_reply(old, plan)
         try:
             if old is None:
                 master, exceptions = writer.create(self._events, href, text, plan,
@@ -321,7 +375,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         master.setdefault("singleValueExtendedProperties",
                           written.get("singleValueExtendedProperties") or [])
         entry = translate(master, exceptions, self._storage.options.rooms, href=href,
-                          owner=self.info.mailbox)
+                          owner=self.info.owner)
         if entry is None:
             self._cache.invalidate()
             raise self._storage.report(RuntimeError(
@@ -335,7 +389,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def _adopt(self, href: str):
         def adopt(event: dict) -> CachedEvent | None:
             return translate(event, list(event.get("exceptionOccurrences") or []),
-                             self._storage.options.rooms, href=href, owner=self.info.mailbox)
+                             self._storage.options.rooms, href=href, owner=self.info.owner)
         return adopt
 
     def _conditional(self, entry: CachedEvent, write):
@@ -375,6 +429,8 @@ class CalendarCollection(radicale_storage.BaseCollection):
         entry = self._cache.get(href)
         if entry is None:
             raise radicale_storage.ComponentNotFoundError(href)
+        self._check_editable(action="delete events")
+        self._check_private(entry, "delete")
         try:
             self._conditional(entry, lambda e, tag: self._events.delete(e.event_id, tag))
         except NotFound:
@@ -390,6 +446,11 @@ class CalendarCollection(radicale_storage.BaseCollection):
         /users/{mailbox}/calendars/{id}`` (api/calendar-delete.md), then the directory, the
         caches and the kept state forget it. The default calendar is refused: Exchange keeps
         it (Graph answers ``ErrorDeleteDistinguishedFolder``)."""
+        if not self.grant.owned:
+            raise self._storage.report(PermissionError(
+                f"/{self.path}/ is {self.grant.owner}'s calendar ({self.grant.says()}): only "
+                f"its owner can delete it; to stop seeing it, remove it in Outlook (or ask "
+                f"{self.grant.owner} to stop sharing it)"))
         if self.info.is_default:
             raise self._storage.report(PermissionError(
                 f"the default calendar of {self.info.mailbox} cannot be deleted; Exchange "
@@ -403,3 +464,22 @@ class CalendarCollection(radicale_storage.BaseCollection):
             raise self._storage.report(exc) from None
         self._storage.forget_calendar(self.info)
         logger.info("deleted calendar %s (%s)", self.path, self.info.id)
+
+
+_SHOWN_LOCK = threading.Lock()
+_SHOWN: LRUCache = LRUCache(maxsize=50000)
+
+
+def _shown(entry: CachedEvent, view: str) -> tuple[str, str]:
+    """(text, ETag) of ``entry`` as ``view`` shows it (:func:`.redaction.redact`), kept per
+    (ETag, view) so a warm read redacts nothing again."""
+    key = (entry.etag, view)
+    with _SHOWN_LOCK:
+        hit = _SHOWN.get(key)
+    if hit is not None:
+        return hit
+    text = redaction.redact(entry.text, view)
+    shown = (entry.text, entry.etag) if text is entry.text else (text, etag_for(text))
+    with _SHOWN_LOCK:
+        _SHOWN[key] = shown
+    return shown

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from cachetools import TTLCache
 
 from ..graph import GraphClient
+from .access import Grant
 from .paths import calendar_name
 
 
@@ -16,7 +17,16 @@ from .paths import calendar_name
 class CalendarInfo:
     """One Graph calendar as a CalDAV collection: ``name`` is its path segment, ``color``
     Graph's ``hexColor`` (``#RRGGBB`` or empty), ``graph_color`` Graph's ``color``
-    (``calendarColor``), ``can_edit`` from Graph's ``canEdit``."""
+    (``calendarColor``), ``can_edit`` from Graph's ``canEdit``.
+
+    ``mailbox`` is the mailbox whose token and paths reach Graph (the app's ``/users/{mailbox}``,
+    or the signed-in person for ``/me``); ``owner_address``/``owner_name`` whose calendar it is
+    (Graph's ``owner``; empty = ``mailbox``). A calendar reached through sharing, a group or
+    a room lives in the login's home (``home``; empty = ``mailbox``) under its own segment,
+    with the login's :class:`~.access.Grant` (``None`` = the owner's) and, when Graph reaches
+    it elsewhere than ``{user}/calendars/{id}``, its ``calendar_path`` and ``events_path``
+    (see :class:`~.graph_events.CalendarEvents`). ``kind``: ``own``, ``shared``, ``group`` or
+    ``room``."""
 
     mailbox: str
     name: str
@@ -26,6 +36,24 @@ class CalendarInfo:
     can_edit: bool
     is_default: bool
     graph_color: str = ""
+    owner_name: str = ""
+    owner_address: str = ""
+    can_view_private: bool = True
+    home: str = ""
+    grant: Grant | None = None
+    calendar_path: str = ""
+    events_path: str = ""
+    kind: str = "own"
+
+    @property
+    def owner(self) -> str:
+        """The owner's mailbox address (lower-case)."""
+        return (self.owner_address or self.mailbox).lower()
+
+    @property
+    def path(self) -> str:
+        """The collection's path: ``<home>/<segment>``."""
+        return f"{self.home or self.mailbox}/{self.name}"
 
 
 def users_route(client: GraphClient):
@@ -81,7 +109,10 @@ class Directory:
                 id=calendar["id"],
                 display_name=calendar.get("name") or "", color=calendar.get("hexColor") or "",
                 can_edit=calendar.get("canEdit", True) is not False,
-                is_default=default, graph_color=calendar.get("color") or "")
+                is_default=default, graph_color=calendar.get("color") or "",
+                owner_name=(calendar.get("owner") or {}).get("name") or "",
+                owner_address=((calendar.get("owner") or {}).get("address") or "").lower(),
+                can_view_private=calendar.get("canViewPrivateItems", True) is not False)
             result[info.name] = info
         with self._lock:
             self._calendars[mailbox] = result

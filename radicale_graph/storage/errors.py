@@ -29,5 +29,29 @@ def take() -> BaseException | None:
 
 
 def clear() -> None:
-    """Forget any cause (at the start of a request)."""
+    """Forget any cause (when the storage is entered)."""
     _current.set(None)
+
+
+def reset() -> None:
+    """Forget any cause and any denial (at the start of a request)."""
+    _current.set(None)
+    _denial.set("")
+
+
+_denial: contextvars.ContextVar[str] = contextvars.ContextVar("radicale_graph_denial",
+                                                             default="")
+
+
+def note_denial(reason: str) -> None:
+    """Remember why Exchange's sharing narrowed this request's rights (see
+    :mod:`.rights`): the text of a 403 that Radicale answers from those rights, which names
+    the calendar's owner and the role. Not a failure by itself: kept for a 403 only."""
+    _denial.set(reason)
+
+
+def take_denial() -> str:
+    """The noted reason ("" for none), cleared."""
+    reason = _denial.get()
+    _denial.set("")
+    return reason

@@ -64,14 +64,26 @@ class CalendarEvents:
 
     ``user_path`` replaces ``/users/{mailbox}`` in every path: ``/me`` when ``client`` sends the
     mailbox owner's delegated token (every route above exists under ``/me`` too).
+    ``calendar_path`` (default ``{user_path}/calendars/{calendar_id}``) is where the calendar's
+    events are listed and created, and ``events_path`` (default ``{user_path}/events``) where
+    they are read, changed and deleted by id: for a calendar shared with the signed-in person,
+    its copy ``/me/calendars/{id}`` and ``/me/calendars/{id}/events``
+    (concepts/outlook-get-shared-events-calendars.md) or the owner's ``/users/{owner}/calendar``
+    and ``/users/{owner}/calendar/events``; for a group ``/groups/{id}/calendar`` and
+    ``/groups/{id}/events`` (api/group-list-events.md, api/group-get-event.md).
     Every method raises the Graph client's ``GraphError`` subclasses (and ``AuthError``)."""
 
     def __init__(self, client: GraphClient, mailbox: str, calendar_id: str,
-                 user_path: str | None = None) -> None:
+                 user_path: str | None = None, calendar_path: str = "",
+                 events_path: str = "", owner: str = "") -> None:
         self.client = client
         self.mailbox = mailbox
+        # The calendar owner's address (its own reply is its PARTSTAT); default ``mailbox``.
+        self.owner = owner or mailbox
         self.calendar_id = calendar_id
-        self._user = user_path or f"/users/{quote(mailbox, safe='@')}"
+        user = user_path or f"/users/{quote(mailbox, safe='@')}"
+        self._calendar = calendar_path or f"{user}/calendars/{quote(calendar_id)}"
+        self._by_id = events_path or f"{user}/events"
         # Ids this gateway DELETEd (events, and occurrences it cancelled): their @removed in a
         # delta round is expected, and they are never read back by id (deleted items stay
         # readable by id in Deleted Items).
@@ -84,7 +96,7 @@ class CalendarEvents:
         """Every single event and series master of the calendar with the gateway's extended
         properties (Graph lists no occurrences here, and no exceptions or cancellations:
         read series masters by id for those)."""
-        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        path = f"{self._calendar}/events"
         params = {"$select": _list_select(), "$expand": extended.expand_filter(),
                   "$top": str(PAGE_SIZE)}
         return self.client.iter_pages(path, mailbox=self.mailbox, operation="list events",
@@ -94,7 +106,7 @@ class CalendarEvents:
         """``{"id", "type", "changeKey"}`` of every single event and series master of the
         calendar: the light listing that tells what exists and what changed (a folder's
         listing, unlike a GET by id, never shows an event moved to Deleted Items)."""
-        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        path = f"{self._calendar}/events"
         params = {"$select": KEY_FIELDS, "$top": str(PAGE_SIZE)}
         return self.client.iter_pages(path, mailbox=self.mailbox, operation="list events",
                                       params=params, headers=self._headers())
@@ -108,7 +120,7 @@ class CalendarEvents:
         window) when given. Raises ``GraphError``; 410 ``syncStateNotFound`` means the token
         expired and the calendar must be listed again."""
         if link is None:
-            path = f"{self._user}/calendars/{quote(self.calendar_id)}/calendarView/delta"
+            path = f"{self._calendar}/calendarView/delta"
             params = {"startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
         else:
@@ -141,7 +153,7 @@ class CalendarEvents:
         calendar (deleted items stay readable by id). Raises ``GraphError`` for other
         failures."""
         query = f"$select={_select()}&$expand={_expand()}"
-        urls = [f"{self._user}/events/{quote(event_id)}?{query}" for event_id in event_ids]
+        urls = [f"{self._by_id}/{quote(event_id)}?{query}" for event_id in event_ids]
         return dict(zip(event_ids, self._batch_gets(urls, "read events", missing_ok=True),
                         strict=True))
 
@@ -149,7 +161,7 @@ class CalendarEvents:
         """Events of this calendar whose kept href is one of ``hrefs``, through ``$batch``
         (folder-scoped lists, so deleted events are not found): href -> events, without
         exceptions or cancellations (read series masters by id for those)."""
-        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        path = f"{self._calendar}/events"
         urls = [f"{path}?$filter={quote(extended.href_filter(href))}&$select={_list_select()}"
                 f"&$expand={quote(extended.expand_filter())}" for href in hrefs]
         return {href: list(body.get("value") or [])
@@ -160,7 +172,7 @@ class CalendarEvents:
         folder-scoped list per event filtered on ``iCalUId`` (api/user-list-events.md,
         $filter), 20 per ``$batch``. An event moved to Deleted Items is not listed, unlike a
         GET by id. Raises ``GraphError``."""
-        path = f"{self._user}/calendars/{quote(self.calendar_id)}/events"
+        path = f"{self._calendar}/events"
         ids = list(ical_uids)
         urls = [f"{path}?$filter={_equals('iCalUId', ical_uids[i])}&$select=id" for i in ids]
         return {event_id for event_id, body in zip(ids, self._batch_gets(urls, "check events"),
@@ -170,7 +182,7 @@ class CalendarEvents:
     def get(self, event_id: str) -> dict:
         """One event with exceptions and extended properties."""
         return self.client.get_json(
-            f"{self._user}/events/{quote(event_id)}", mailbox=self.mailbox,
+            f"{self._by_id}/{quote(event_id)}", mailbox=self.mailbox,
             operation="read event", params={"$select": _select(), "$expand": _expand()},
             headers=self._headers())
 
@@ -181,7 +193,7 @@ class CalendarEvents:
         (see :func:`is_duplicate_transaction`)."""
         body = {**body, "transactionId": transaction_id}
         response = self.client.request(
-            "POST", f"{self._user}/calendars/{quote(self.calendar_id)}/events",
+            "POST", f"{self._calendar}/events",
             mailbox=self.mailbox, operation="create event", json=body,
             headers=self._headers())
         return response.body or {}
@@ -192,7 +204,7 @@ class CalendarEvents:
         api/event-update.md)."""
         headers = self._headers(**({"If-Match": odata_etag} if odata_etag else {}))
         response = self.client.request(
-            "PATCH", f"{self._user}/events/{quote(event_id)}", mailbox=self.mailbox,
+            "PATCH", f"{self._by_id}/{quote(event_id)}", mailbox=self.mailbox,
             operation="update event", json=body, headers=headers)
         return response.body or {}
 
@@ -200,7 +212,7 @@ class CalendarEvents:
                operation: str = "delete event") -> None:
         """DELETE an event, or an occurrence (which cancels it)."""
         headers = {"If-Match": odata_etag} if odata_etag else {}
-        self.client.request("DELETE", f"{self._user}/events/{quote(event_id)}",
+        self.client.request("DELETE", f"{self._by_id}/{quote(event_id)}",
                             mailbox=self.mailbox, operation=operation, headers=headers)
         self.removed_ids.add(event_id)
 
@@ -208,7 +220,7 @@ class CalendarEvents:
         """The mailbox owner's reply to a meeting: ``action`` is ``accept``, ``decline`` or
         ``tentativelyAccept`` (api/event-accept.md etc.; 202). The organizer is told
         (``sendResponse``), as a CalDAV client changing its PARTSTAT expects (RFC 6638)."""
-        self.client.request("POST", f"{self._user}/events/{quote(event_id)}/{action}",
+        self.client.request("POST", f"{self._by_id}/{quote(event_id)}/{action}",
                             mailbox=self.mailbox, operation=f"{action} meeting",
                             json={"comment": "", "sendResponse": True})
 
@@ -219,5 +231,5 @@ class CalendarEvents:
                   "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "$select": INSTANCE_FIELDS, "$top": str(PAGE_SIZE)}
         return list(self.client.iter_pages(
-            f"{self._user}/events/{quote(event_id)}/instances", mailbox=self.mailbox,
+            f"{self._by_id}/{quote(event_id)}/instances", mailbox=self.mailbox,
             operation="list instances", params=params, headers=self._headers()))

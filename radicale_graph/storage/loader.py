@@ -89,7 +89,7 @@ class CalendarLoader:
                  key: str, rooms: frozenset[str], delta_window: float = 90.0,
                  full_listing_interval: float = 3600.0) -> None:
         self.events = events
-        self.owner = events.mailbox
+        self.owner = getattr(events, "owner", events.mailbox)
         self.cache = cache
         self.state = state
         self.key = key

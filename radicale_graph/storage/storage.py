@@ -25,9 +25,11 @@ from .cache import CalendarCache
 from .calendar_props import KEPT_BY_GRAPH, CalendarProps
 from .collection import CalendarCollection, PlainCollection
 from .directory import CalendarInfo, Directory
+from .free_busy import FreeBusyCollection, fetch_schedule
 from .graph_events import CalendarEvents
 from .loader import CalendarLoader
 from .paths import DEFAULT_CALENDAR, parse
+from .reach import SEPARATOR, Reach
 from .sync_state import SyncState
 
 logger = logging.getLogger("radicale_graph.storage")
@@ -83,6 +85,7 @@ class Storage(radicale_storage.BaseStorage):
         self._caches_lock = threading.Lock()
         self._write_locks: dict[str, threading.RLock] = {}
         self._listing_locks: dict[str, threading.Lock] = {}
+        self.reach = Reach(self)
 
     # -- delegated mode ---------------------------------------------------------------------
     @property
@@ -102,22 +105,91 @@ class Storage(radicale_storage.BaseStorage):
         return self.app_directory
 
     def _serves(self, mailbox: str) -> bool:
-        """Whether ``mailbox`` is served in this request. A delegated person is served their
-        own mailbox only; any other raises PermissionError (403)."""
+        """Whether the home ``/<mailbox>/`` is served in this request: a login's own home
+        only (every calendar it reaches is listed there, see :mod:`.reach`); without a
+        login (the gateway's own checks), every served mailbox. A delegated person asking
+        for another home raises PermissionError (403)."""
         person = delegated_user.get()
         if person:
             if mailbox != person:
                 raise self.report(PermissionError(
-                    f"{person} signed in with Microsoft sees only their own mailbox "
-                    f"/{person}/, not /{mailbox}/"))
+                    f"{person} signed in with Microsoft sees only their own calendar home "
+                    f"/{person}/ (calendars shared with them are listed there), not "
+                    f"/{mailbox}/"))
             return True
-        return self.options.app_only and mailbox in self.options.mailboxes
+        if not self.options.app_only:
+            return False
+        login = current_user.get().lower()
+        if login:
+            return mailbox == login
+        return mailbox in self.options.mailboxes
 
     def _served_mailboxes(self) -> tuple[str, ...]:
         person = delegated_user.get()
         if person:
             return (person,)
-        return self.options.mailboxes if self.options.app_only else ()
+        if not self.options.app_only:
+            return ()
+        login = current_user.get().lower()
+        return (login,) if login else self.options.mailboxes
+
+    def login(self) -> str:
+        """The login of this request (lower-case; "" outside a request)."""
+        return current_user.get().lower()
+
+    def person_for(self, user: str) -> str:
+        """The UPN served with its own delegated token for login ``user`` in this request
+        ("" = app-only): in mode delegated every login, in mode both a login by app
+        password (``login_kind``)."""
+        if self.options.delegated and user and (
+                self.options.mode == "delegated" or login_kind.get() == LOGIN_APP_PASSWORD):
+            return user.lower()
+        return ""
+
+    # -- Exchange's sharing as Radicale rights ----------------------------------------------
+    def exchange_rights(self, user: str, path: str) -> str:
+        """Radicale rights letters that Exchange's sharing allows ``user`` on ``path`` (a
+        sanitized path; see :mod:`.access`, :mod:`.rights`): ``R`` on the root, ``RW`` on the
+        login's own home, the :class:`~.access.Grant`'s ``rw``/``r``/``f`` on a calendar of
+        the home (``rw`` where the login may create one), nothing elsewhere (items: the
+        calendar's rights apply). When writing is not allowed the reason is noted
+        (:func:`.errors.note_denial`). Raises the Graph client's errors (recorded)."""
+        target = parse(path)
+        if target is None:
+            return ""
+        if target.mailbox is None:
+            return "R"
+        login = (user or "").lower()
+        if not login:
+            return ""
+        if target.mailbox != login:
+            errors.note_denial(
+                f"/{target.mailbox}/ is not your calendar home: every calendar you may open, "
+                f"including those shared with you in Exchange, is listed under /{login}/")
+            return ""
+        if target.calendar is None:
+            return "RW"
+        if target.href is not None:
+            return ""
+        person = self.person_for(login)
+        try:
+            info = self.reach.find(login, person, target.calendar)
+        except Exception as exc:
+            raise self.report(exc) from None
+        if info is None:
+            if SEPARATOR in target.calendar or target.calendar.startswith("."):
+                errors.note_denial(f"/{login}/{target.calendar}/ is not a calendar you may "
+                                   f"open or create (segments with {SEPARATOR!r} name "
+                                   f"calendars shared with you)")
+                return ""
+            return "rw" if person or login in self.options.mailboxes else ""
+        grant = info.grant
+        if grant is not None and not grant.writable:
+            errors.note_denial(grant.refusal(
+                f"/{info.path}/", "read its events (only when it is busy) or change anything"
+                if grant.rights == "f" else
+                "create, change or delete events or change its properties"))
+        return grant.rights if grant is not None else "rw"
 
     # -- per-request state ----------------------------------------------------------------
     @contextlib.contextmanager
@@ -126,10 +198,7 @@ class Storage(radicale_storage.BaseStorage):
         person served with their own token); writes to one mailbox are serialized (so a PUT's
         UID check and upload are atomic), reads take no lock."""
         token = current_user.set(user or "")
-        person = ""
-        if self.options.delegated and user and (
-                self.options.mode == "delegated" or login_kind.get() == LOGIN_APP_PASSWORD):
-            person = user.lower()
+        person = self.person_for(user or "")
         person_token = delegated_user.set(person)
         errors.clear()
         try:
@@ -166,32 +235,69 @@ class Storage(radicale_storage.BaseStorage):
             key = (info.mailbox, info.id, bool(person))
             loader = self._loaders.get(key)
             if loader is None:
+                paths = {"calendar_path": info.calendar_path, "events_path": info.events_path,
+                         "owner": info.owner}
                 if person:  # the person's own token and /me paths; its own cache and state
                     client, user_path = self._me_route(info.mailbox)
-                    events = CalendarEvents(client, info.mailbox, info.id, user_path)
+                    events = CalendarEvents(client, info.mailbox, info.id, user_path, **paths)
                     state_key = f"me:{info.mailbox}/{info.id}"
                 else:
-                    events = CalendarEvents(self.client, info.mailbox, info.id)
+                    events = CalendarEvents(self.client, info.mailbox, info.id, **paths)
                     state_key = f"{info.mailbox}/{info.id}"
                 loader = self._loaders[key] = CalendarLoader(
                     events, CalendarCache(), self.sync_state, state_key,
                     self.options.rooms, self.options.delta_window,
                     self.options.full_listing_interval)
+                if info.kind == "group":
+                    # calendarView/delta is documented for users only (api/event-delta.md):
+                    # a group calendar is kept current by reconciliations.
+                    loader.delta_supported = False
             return loader
 
-    def _collection(self, info: CalendarInfo) -> CalendarCollection:
+    def _collection(self, info: CalendarInfo):
+        grant = info.grant
+        if grant is not None and grant.rights == "f":
+            return self._free_busy(info)
         loader = self.loader_for(info)
         return CalendarCollection(self, info, loader.cache, loader)
 
-    def calendar(self, mailbox: str, name: str) -> CalendarCollection | None:
-        """The collection for ``/<mailbox>/<name>/``, or ``None``."""
+    def _free_busy(self, info: CalendarInfo) -> FreeBusyCollection:
+        """A calendar shared as free/busy only: Graph's getSchedule answers free-busy
+        queries (api/calendar-getschedule.md); no event is ever read."""
+        if delegated_user.get():
+            client, user_path = self._me_route(info.mailbox)
+        else:
+            client, user_path = self.client, f"/users/{info.owner}"
+
+        def fetch(start, end):
+            return fetch_schedule(client, user_path, info.mailbox, info.owner, start, end)
+        return FreeBusyCollection(
+            info.path, info.display_name,
+            info.grant.refusal(f"/{info.path}/", "read or change its events"), fetch,
+            self.report, max_days=self.options.delta_window)
+
+    def calendar(self, mailbox: str, name: str):
+        """The collection for ``/<mailbox>/<name>/``, or ``None``: with a login, a calendar
+        of its home as :class:`.reach.Reach` lists it."""
+        login = current_user.get().lower()
         try:
-            info = self.directory.find(mailbox, name)
+            if login:
+                info = self.reach.find(login, delegated_user.get(), name) \
+                    if mailbox == login else None
+            else:
+                info = self.directory.find(mailbox, name)
         except Exception as exc:
             raise self.report(exc) from None
         if info is None:
             return None
         return self._collection(info)
+
+    def home_calendars(self, mailbox: str) -> list[CalendarInfo]:
+        """The calendars listed in the home ``/<mailbox>/`` in this request."""
+        login = current_user.get().lower()
+        if login:
+            return list(self.reach.calendars(login, delegated_user.get()).values())
+        return list(self.directory.calendars(mailbox).values())
 
     def discover(self, path: str, depth: str = "0", child_context_manager=None,
                  user_groups=frozenset()):
@@ -216,10 +322,10 @@ class Storage(radicale_storage.BaseStorage):
             yield PlainCollection(target.mailbox, self)
             if depth != "0":
                 try:
-                    calendars = self.directory.calendars(target.mailbox)
+                    calendars = self.home_calendars(target.mailbox)
                 except Exception as exc:
                     raise self.report(exc) from None
-                for info in calendars.values():
+                for info in calendars:
                     with manager(f"{target.mailbox}/{info.name}", None):
                         yield self._collection(info)
             return
@@ -286,7 +392,8 @@ class Storage(radicale_storage.BaseStorage):
             raise self.report(PermissionError(
                 f"cannot create a calendar in {target.mailbox}: not a mailbox served by the "
                 f"gateway ([storage] mailboxes)"))
-        if target.calendar == DEFAULT_CALENDAR or target.calendar.startswith("."):
+        if target.calendar == DEFAULT_CALENDAR or target.calendar.startswith(".") \
+                or SEPARATOR in target.calendar:
             raise self.report(PermissionError(
                 f"the path segment {target.calendar!r} is reserved by the gateway; choose "
                 f"another"))
@@ -306,6 +413,7 @@ class Storage(radicale_storage.BaseStorage):
                     f"ErrorFolderExists); choose another display name")
             raise self.report(exc) from None
         calendar_id = created["id"]
+        self.reach.invalidate()
         self.calendar_props.set_segment(target.mailbox, target.calendar, calendar_id)
         dead = {k: v for k, v in props.items() if k not in KEPT_BY_GRAPH}
         self.calendar_props.put(target.mailbox, calendar_id, dead, client_color,
@@ -322,6 +430,7 @@ class Storage(radicale_storage.BaseStorage):
         """Drop a deleted calendar from the directory, the caches and the kept state."""
         self.directory.invalidate(info.mailbox)
         self.app_directory.invalidate(info.mailbox)
+        self.reach.invalidate()
         with self._caches_lock:
             for key in [k for k in self._loaders if k[:2] == (info.mailbox, info.id)]:
                 del self._loaders[key]

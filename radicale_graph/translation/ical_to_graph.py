@@ -74,12 +74,16 @@ def parse(text: str) -> icalendar.Calendar:
 
 
 def event_plan(text: str, href: str, default_zone: str = "UTC",
-               owner: str | None = None) -> EventPlan:
+               owner: str | None = None, acting: str | None = None) -> EventPlan:
     """Plan the Graph writes for one CalDAV calendar object resource (RFC 4791 section 4.1).
 
     ``text`` is the resource (one VCALENDAR with VEVENTs sharing one UID); ``href`` is the
     resource name the client used; ``default_zone`` (IANA) is used for floating times unless
-    the calendar names X-WR-TIMEZONE; ``owner`` is the mailbox's address, if known.
+    the calendar names X-WR-TIMEZONE; ``owner`` is the mailbox's address, if known;
+    ``acting`` the address of someone who writes on the owner's behalf (a delegate, or a sharee
+    with write access): an ORGANIZER naming them is the owner's, since Graph makes the mailbox
+    owner the organizer of a meeting a delegate creates
+    (concepts/outlook-create-event-in-shared-delegated-calendar.md, step 2).
     Raises :class:`UnsupportedObject` naming the construct for anything Graph cannot hold
     without changing meaning (see docs/mapping.md, "Refused").
     """
@@ -110,6 +114,8 @@ def event_plan(text: str, href: str, default_zone: str = "UTC",
                                 "a resource holds one event or one series")
     floating = _floating_zone(calendar, default_zone)
     owner = owner.lower() if owner else None
+    if owner and acting and acting.lower() != owner:
+        _organizer_for(events, acting.lower(), owner)
     data: dict = {"cal": _calendar_lines(calendar)}
     if masters:
         plan = _plan_with_master(masters[0], overrides, uid, floating, owner, data)
@@ -198,6 +204,14 @@ def _custom_zones(calendar, data: dict) -> None:
             custom[tzid] = lines.component_text(component)
     if custom:
         data["tz"] = custom
+
+
+def _organizer_for(events, acting: str, owner: str) -> None:
+    """Make ``owner`` the ORGANIZER of ``events`` (parsed VEVENTs) where ``acting`` is."""
+    for event in events:
+        organizer = event.get("ORGANIZER")
+        if organizer is not None and lines.address_of(organizer) == acting:
+            event["ORGANIZER"] = icalendar.vCalAddress(f"mailto:{owner}")
 
 
 def _plan_with_master(master, overrides, uid: str, floating: str, owner: str | None,
