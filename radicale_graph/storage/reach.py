@@ -14,7 +14,9 @@ display name that says whose it is:
   delegated calendars in ``/me/calendars`` (``owner`` not the person, seed 001), the
   calendars of the person's Microsoft 365 groups (``/me/memberOf``, ``/groups/{id}/calendar``,
   api/group-get-calendar.md) and the rooms of ``/places/microsoft.graph.room``
-  (api/place-list.md) whose calendar the person may open, named with their room list.
+  (api/place-list.md) whose calendar the person may open, named with their room list; their
+  events with titles and locations only (the role is not shown to a sharee, and rooms are
+  shared so in most tenants).
 
 Answers are kept ``refresh_interval`` seconds (so a permission changed in Outlook takes effect
 within that time); groups, rooms and room lists ``calendar_list_interval`` seconds.
@@ -276,7 +278,9 @@ class Reach:
                 client.get_json(f"{user}/calendar/events", mailbox=person,
                                 operation="open room calendar",
                                 params={"$top": "1", "$select": "id"})
-                grant = Grant("reviewer", "r", redaction.PRIVATE_HIDDEN, label(name, address))
+                # The role is not shown to a sharee: rooms are shared with titles and
+                # locations (limitedRead) in most tenants, so no more is served.
+                grant = Grant("reviewer", "r", redaction.LIMITED, label(name, address))
             except AccessDenied:
                 grant = Grant("freeBusyRead", "f", redaction.FREE_BUSY, label(name, address))
             out.append(CalendarInfo(

@@ -169,8 +169,8 @@ class Storage(radicale_storage.BaseStorage):
             return ""
         if target.calendar is None:
             return "RW"
-        if target.href is not None:
-            return ""
+        # A resource has its calendar's rights (Radicale checks a resource against its
+        # calendar; MKCALENDAR of a path below a calendar then fails as Radicale says, 409).
         person = self.person_for(login)
         try:
             info = self.reach.find(login, person, target.calendar)

@@ -16,8 +16,9 @@ REASONS: dict[str, str] = {
              "Graph calendars hold events only",
     "create-collection": "its subject is creating a collection other than a calendar: MKCOL of "
                          "a principal that exists already (served mailboxes always have one, so "
-                         "Radicale answers 405), or of an address book (the gateway creates "
-                         "calendars only)",
+                         "Radicale answers 405), of an address book, or of a plain collection "
+                         "below a calendar's place (the gateway creates calendars only, and "
+                         "refuses with 403 before Radicale looks for the parent)",
     "put-collection": "PUTs a whole calendar, which creates or replaces a collection and its "
                       "items: the gateway creates calendars with MKCALENDAR only and refuses "
                       "the PUT with 403 and the reason",
@@ -35,6 +36,10 @@ REASONS: dict[str, str] = {
     "graph-limit": "Exchange refuses the event: a recurrence ending after the year 4500 "
                    "(ErrorRecurrenceEndDateTooBig), an occurrence moved past its neighbour "
                    "(ErrorOccurrenceCrossingBoundary, event7.ics)",
+    "other-home": "logs in as another person (\"user\", \"testuser\") and reads the test's "
+                  "mailbox, which Exchange's sharing does not give that login: every calendar "
+                  "a login may open is in its own home, and another home answers 403 with "
+                  "that reason",
 }
 
 _GRAPH_BY_REASON: dict[str, tuple[str, ...]] = {
@@ -59,6 +64,7 @@ _GRAPH_BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "create-collection": (
         "test_mkcol", "test_mkcol_overwrite", "test_logging_conditional_mkcol",
+        "test_mkcol_intermediate",
     ),
     "put-collection": (
         "test_put_whole_calendar", "test_put_whole_calendar_without_uids",
@@ -81,6 +87,10 @@ _GRAPH_BY_REASON: dict[str, tuple[str, ...]] = {
         "test_report_sync_collection_move", "test_report_sync_collection_move_undo",
     ),
     "graph-form": ("test_update_event",),
+    "other-home": (
+        "test_authorization", "test_version_exposure_authenticated",
+        "test_report_sync_collection_invalid_sync_token_with_user",
+    ),
     "graph-limit": (
         "test_add_event_with_rrule_until_5000y_limit_2000000", "test_time_range_filter_events",
         "test_time_range_filter_without_comp_filter",
