@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape
 
 import radicale
 
+from . import metrics, request_log
 from .graph import (
     AccessDenied,
     AuthError,
@@ -39,7 +40,10 @@ from .storage.rights import ExchangeRights
 from .storage.storage import Storage, login_kind
 from .storage.writer import PartialWrite
 from .translation import UnsupportedObject
+from .web import guard, outbox
 from .web.app_passwords import AppPasswords
+from .web.feeds import FeedServer
+from .web.notifications import serve as serve_notifications
 from .web.signin import SignInPages
 
 DAV_NS = "DAV:"
@@ -100,9 +104,19 @@ class GatewayApplication(radicale.Application):
 
     def __init__(self, configuration) -> None:
         super().__init__(configuration)
+        # Prometheus metrics ([storage] metrics_address; None when off): see .metrics.
+        self._metrics = metrics.for_application(configuration)
+        if isinstance(self._storage, Storage) and self._metrics is not None:
+            self._storage.client.metrics = self._metrics
         if isinstance(self._storage, Storage):
             # Exchange's sharing decides; the configured rights can only narrow it.
             self._rights = ExchangeRights(self._rights, self._storage)
+
+    def __call__(self, environ, start_response):
+        """Radicale's WSGI call, timed: one info line per request (login, method, path,
+        status, milliseconds, Graph requests made) and the CalDAV metrics
+        (:mod:`.request_log`, :mod:`.metrics`)."""
+        return request_log.handle(environ, start_response, super().__call__, self._metrics)
 
     def _signin_pages(self):
         """The sign-in pages, built on first use from the storage's delegated tokens; None
@@ -118,9 +132,49 @@ class GatewayApplication(radicale.Application):
                                                options.public_url)
         return self._signin
 
+    _feeds = None
+
+    def _serve_feed(self, environ):
+        """A room or calendar feed, ``/.feeds/<token>.ics`` (:mod:`.web.feeds`): no CalDAV
+        login, the token is the secret; 404 without the gateway's storage or a state_folder.
+        The token never reaches the log."""
+        if self._feeds is None and isinstance(self._storage, Storage) \
+                and self._storage.options.state_folder:
+            with self._signin_lock:
+                if self._feeds is None:
+                    self._feeds = FeedServer(self._storage, error_response)
+        if self._feeds is None:
+            status, headers, body = 404, {"Content-Type": "text/plain"}, b"no feeds\n"
+        else:
+            status, headers, body = self._feeds.handle(environ)
+        logger.debug("%s /.feeds/...: %d", environ.get("REQUEST_METHOD"), status)
+        # A 304 states the 200's length (RFC 9110 section 8.6) and sends no body.
+        headers = {"Content-Length": str(len(body)), **headers}
+        return (f"{status} {client.responses.get(status, 'Error')}", list(headers.items()),
+                [body])
+
+    def do_PROPFIND(self, environ, base_prefix, path, user, *args):
+        """Radicale's PROPFIND plus the login principal's RFC 6638 properties
+        (``C:schedule-outbox-URL``, a ``mailto:`` calendar-user-address; :mod:`.web.outbox`)."""
+        answer = super().do_PROPFIND(environ, base_prefix, path, user, *args)
+        return outbox.principal_properties(answer, base_prefix, user)
+
+    def do_POST(self, environ, base_prefix, path, user, *args):
+        """A free/busy request to ``/<login>/.outbox/`` (RFC 6638 section 5, answered from
+        Graph's getSchedule: :mod:`.web.outbox`) after Radicale's authentication; any other
+        POST is Radicale's."""
+        if outbox.outbox_owner(path) is not None and isinstance(self._storage, Storage):
+            return outbox.post(self._storage, self.configuration, environ, base_prefix, path,
+                               user)
+        return super().do_POST(environ, base_prefix, path, user, *args)
+
     def _handle_request(self, environ):
+        if (refusal := guard.intercept(environ, self.configuration, self._auth)) is not None:
+            return refusal  # hostile input: 4xx before Radicale (.web.guard)
         login_kind.set("")
         path = environ.get("PATH_INFO", "")
+        if path == "/.notifications":  # Graph change notifications (.web.notifications)
+            return serve_notifications(environ, getattr(self._storage, "notifications", None))
         if path == "/.signin" or path.startswith("/.signin/"):
             pages = self._signin_pages()
             if pages is not None:
@@ -129,6 +183,8 @@ class GatewayApplication(radicale.Application):
                 headers = dict(headers, **{"Content-Length": str(len(body))})
                 return (f"{status} {client.responses.get(status, 'Error')}",
                         list(headers.items()), [body])
+        if path == "/.feeds" or path.startswith("/.feeds/"):
+            return self._serve_feed(environ)
         errors.reset()
         conditions.set_from_environ(environ)
         status_text, headers, answers = super()._handle_request(environ)

@@ -239,7 +239,8 @@ def test_graph_failure_during_write_is_reported(gateway):
     emulator = gateway.emulator
     session = gateway.session()
     uid = f"fail-{uuid.uuid4()}"
-    emulator.inject_fault(status=503, count=20)
+    # Only the write's requests fail (the background refresh keeps reading meanwhile).
+    emulator.inject_fault(status=503, count=20, method="POST", path_contains="/events")
     try:
         response = session.put(f"{gateway.url}/alice@contoso.com/calendar/{uid}.ics",
                                data=new_event(uid))

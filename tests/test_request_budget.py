@@ -67,7 +67,9 @@ def setup(tmp_path_factory):
     emulator = Emulator(load_demo=True)
     emulator.start()
     folder = tmp_path_factory.mktemp("budget")
-    gateway, stop = start_gateway(emulator, folder, refresh_interval=REFRESH)
+    # Counted budgets: no background refresh (tests/test_background_refresh.py has its own).
+    gateway, stop = start_gateway(emulator, folder, refresh_interval=REFRESH,
+                                  background_refresh=False)
     session = gateway.session(ALICE)
     yield emulator, gateway, session, folder
     stop()
@@ -169,7 +171,8 @@ def test_multiget_warm_costs_nothing(setup):
 def test_multiget_cold_costs_one_batch_per_twenty(setup):
     emulator, gateway, session, folder = setup
     hrefs = put_events(gateway, session, "cold", 30)
-    cold, stop = start_gateway(emulator, folder / "cold", refresh_interval=REFRESH)
+    cold, stop = start_gateway(emulator, folder / "cold", refresh_interval=REFRESH,
+                               background_refresh=False)
     try:
         with Counter(emulator) as counter:
             response = cold.session(ALICE).request(

@@ -1,4 +1,4 @@
-"""The ``radicale-graph`` command: ``demo``, ``emulator`` and ``serve``."""
+"""The ``radicale-graph`` command: ``demo``, ``emulator``, ``serve`` and ``feed``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ca-file", metavar="FILE",
                       help="CA certificate (PEM) of the emulator given with --emulator")
     demo.add_argument("--log-level", default="info", help="Radicale log level")
+    demo.add_argument("--verbose", action="store_true",
+                      help="show Radicale's start-up lines (otherwise logged at debug)")
     demo.add_argument("--housekeeping", type=float, default=None, metavar="SECONDS",
                       help="let the started emulator move one random event's changeKey every "
                            "SECONDS, as Exchange does by itself (default: off)")
@@ -41,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the gateway against a Microsoft 365 tenant")
     serve.add_argument("--config", required=True, metavar="FILE",
                        help="Radicale configuration with [storage] type = radicale_graph")
+    serve.add_argument("--verbose", action="store_true",
+                       help="show Radicale's start-up lines (otherwise logged at debug)")
+
+    check = sub.add_parser("check", help="check the tenant's setup for a configuration: "
+                                         "token roles, each mailbox's read and write access, "
+                                         "clock, state folder, sign-in redirect URI; exit "
+                                         "status 0 only when all pass")
+    check.add_argument("--config", required=True, metavar="FILE",
+                       help="Radicale configuration with [storage] type = radicale_graph")
+
+    from .feeds import add_parser as add_feed_parser
+
+    add_feed_parser(sub)
     return parser
 
 
@@ -51,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     from .gateway import StartupError
 
     try:
+        if args.command == "check":
+            from .check import run_check
+
+            return run_check(args.config)
         if args.command == "demo":
             from .demo import run_demo
 
@@ -59,10 +78,14 @@ def main(argv: list[str] | None = None) -> int:
             from .emulator import run_emulator
 
             run_emulator(args)
+        elif args.command == "feed":
+            from .feeds import run_feed
+
+            run_feed(args)
         else:
             from .gateway import serve_config_file
 
-            serve_config_file(args.config)
+            serve_config_file(args.config, verbose=args.verbose)
     except StartupError as exc:
         print(f"radicale-graph: {exc}", file=sys.stderr)
         return 2

@@ -128,14 +128,18 @@ def run_demo(args) -> None:
             configuration = radicale_config.load([(path, False)])
             configuration.update({"logging": {"level": args.log_level}}, "command line")
             check(configuration)
-            setup_logging(configuration)
-            print(f"CalDAV: http://{args.host}:{args.port}/  (Graph: {graph_url})", flush=True)
-            for login in demo.USERS + demo.ROOMS:
-                print(f"  login {login}  password {DEMO_PASSWORD}", flush=True)
-            for login, password in demo.USER_PASSWORDS.items():
-                print(f"Microsoft sign-in (delegated mode): {login} / {password}", flush=True)
-            print(f"Sign in with Microsoft: http://{args.host}:{args.port}/.signin/  (then "
-                  "log in to CalDAV with your address and the app password shown)", flush=True)
+            setup_logging(configuration, verbose=getattr(args, "verbose", False))
+            # A short banner (one screen with the first log lines): URL, logins, sign-in.
+            url = f"http://{args.host}:{args.port}"
+            banner = [f"CalDAV: {url}/  (Graph: {graph_url})"]
+            banner += [f"  login {login}  password {DEMO_PASSWORD}"
+                       for login in demo.USERS + demo.ROOMS]
+            banner.append(f"Sign in with Microsoft: {url}/.signin/  (then use the app password)")
+            banner += [f"  {login} / {password}"
+                       for login, password in demo.USER_PASSWORDS.items()]
+            banner.append("One log line per CalDAV request (--verbose: start-up details). "
+                          "Ctrl-C stops.")
+            print("\n".join(banner), flush=True)
             serve(configuration)
     finally:
         if emu is not None:

@@ -93,18 +93,54 @@ def serve(configuration, ready: threading.Event | None = None,
                 signal.signal(number, lambda *_: signal_end.close())
     if ready is not None:
         ready.set()
-    radicale.server.serve(configuration, shutdown)
+    from .. import metrics
+
+    # [storage] metrics_address: Prometheus endpoint for as long as Radicale serves.
+    from ..storage.storage import closing_built
+
+    # Background refresh and change notifications end with the server.
+    with closing_built(), metrics.serving(configuration):
+        radicale.server.serve(configuration, shutdown)
 
 
-def setup_logging(configuration) -> None:
+class StartupQuiet(logging.Filter):
+    """Radicale's start-up lines (every INFO/NOTICE record of the ``radicale`` logger up to
+    and including "Radicale server ready": versions, each module's settings) become DEBUG
+    records: shown at ``level = debug`` only. Later records pass unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.ready or record.levelno > radicale_log.LOG_LEVEL_NOTICE:
+            return True
+        if record.getMessage().startswith("Radicale server ready"):
+            self.ready = True
+        if record.levelno > logging.DEBUG:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return radicale_log.logger.isEnabledFor(logging.DEBUG)
+        return True
+
+
+def setup_logging(configuration, verbose: bool = False) -> None:
+    """Radicale's logging at ``[logging] level``, the ``radicale_graph`` loggers at the same
+    level (one info line per CalDAV request, debug lines per Graph request,
+    :mod:`radicale_graph.request_log`), and Radicale's start-up info lines at debug unless
+    ``verbose``."""
+    for old in [f for f in radicale_log.logger.filters if isinstance(f, StartupQuiet)]:
+        radicale_log.logger.removeFilter(old)
+    if not verbose:
+        radicale_log.logger.addFilter(StartupQuiet())
     radicale_log.setup()
-    radicale_log.set_level(configuration.get("logging", "level"),
-                           configuration.get("logging", "backtrace_on_debug"))
+    level = configuration.get("logging", "level")
+    radicale_log.set_level(level, configuration.get("logging", "backtrace_on_debug"))
+    logging.getLogger("radicale_graph").setLevel(radicale_log.logger.level)
 
 
-def serve_config_file(path: str) -> None:
-    """``radicale-graph serve --config FILE``."""
+def serve_config_file(path: str, verbose: bool = False) -> None:
+    """``radicale-graph serve --config FILE [--verbose]``."""
     configuration = load_configuration(path)
     check(configuration)  # before Radicale's logging, so a failure prints one line only
-    setup_logging(configuration)
+    setup_logging(configuration, verbose)
     serve(configuration)

@@ -95,6 +95,10 @@ def load(store, today: dt.date | None = None) -> None:
                               job_title="Executive Assistant", office="18/2113")
     adams = store.add_mailbox(ROOMS[0], "Adams Conference Room", kind="room")
     store.add_mailbox(ROOMS[1], "Baker Huddle Room", kind="room")
+    # Room booking (booking.py): room-adams keeps its bookings' subjects and bodies (it shows
+    # them to everyone, see below); room-baker has Exchange's defaults (organizer as subject).
+    store.booking.set_policy(adams.upn, DeleteSubject=False, AddOrganizerToSubject=False,
+                             DeleteComments=False)
     falcon = store.create_calendar(alice.upn, {"name": "Project Falcon", "color": "lightGreen",
                                                "hexColor": "#87d28e"})
 
@@ -212,6 +216,8 @@ def load(store, today: dt.date | None = None) -> None:
             "subject": subject, "body": {"contentType": "text", "content": "Group meeting."},
             "start": _at(day, hhmm), "end": _at(day, end),
         })
+    # room-adams has accepted "Project review" by the time the demo is served.
+    store.booking.run_pending()
 
 
 def _occurrence(master_id: str, day: dt.date, hhmm: str) -> str:

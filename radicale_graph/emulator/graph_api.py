@@ -123,6 +123,8 @@ def read_json(body: bytes):
 class GraphApi:
     """Serves authenticated Graph requests against ``store`` for the apps of ``identity``."""
 
+    subscriptions = None  # /subscriptions: a subscriptions.Subscriptions, set by the server
+
     def __init__(self, store, identity, events_delta: bool = False):
         self.store = store
         self.identity = identity
@@ -166,6 +168,8 @@ class GraphApi:
                 raise bad_request("/me request is only valid with delegated authentication flow.")
             seg = ["users", req.claims["upn"], *seg[1:]]
             head = "users"
+        if head == "subscriptions" and self.subscriptions is not None:
+            return self.subscriptions.handle(req)  # change notifications (subscriptions.py)
         if head == "places":
             if delegated and not granted & PLACE_READ:
                 raise _denied()
@@ -227,8 +231,18 @@ class GraphApi:
         if box is None:
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{user}' is invalid.")
         app = self.identity.app(req.claims.get("appid", ""))
-        if not delegated and app is not None and not app.may_access(box.upn):
-            raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
+        if not delegated and app is not None:
+            # App-only: a Calendars application permission (the token's roles) inside the
+            # ApplicationAccessPolicy, or an RBAC for Applications assignment whose scope holds
+            # the mailbox (Identity.App.calendar_access); getSchedule is a read.
+            low = [s.lower() for s in seg[2:]]
+            write = req.method not in ("GET", "HEAD") and low[-1:] != ["getschedule"]
+            refused = ("policy" if not app.may_access(box.upn) else None) \
+                if low == ["memberof"] else app.calendar_access(box.upn, write)
+            if refused == "policy":
+                raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
+            if refused:
+                raise _denied()
         return self._mailbox(req, box, user, seg[2:])
 
     @staticmethod
@@ -483,20 +497,27 @@ class GraphApi:
             headers["Preference-Applied"] = f"{applied}, {extra}" if applied else extra
         return Response(200, body, headers)
 
-    def _calendar_view_items(self, box, cid, ws, we) -> list:
+    def _calendar_view_refs(self, box, cid, ws, we) -> list:
+        """``(item id, record, instance or None)`` of the calendar's view over [ws, we),
+        sorted by start then id, without copying any event (copy only what is returned)."""
         out = []
         with self.store.lock:
             for rec in self.store.records(box.upn, cid):
                 if rec.data.get("type") == "seriesMaster":
                     for inst in series.instances(rec, ws, we):
-                        out.append((inst.start, *self.store.full(rec, inst), rec))
+                        out.append((inst.start, inst.id, rec, inst))
                     continue
                 start = times.from_dtz(rec.data["start"])
                 end = times.from_dtz(rec.data["end"])
                 if start < we and (end > ws or (end == start and start >= ws)):
-                    out.append((start, *self.store.full(rec), rec))
-        out.sort(key=lambda x: (x[0], x[1]["id"]))
+                    out.append((start, rec.id, rec, None))
+        out.sort(key=lambda x: (x[0], x[1]))
         return [x[1:] for x in out]
+
+    def _calendar_view_items(self, box, cid, ws, we) -> list:
+        with self.store.lock:
+            return [(*self.store.full(rec, inst), rec)
+                    for _, rec, inst in self._calendar_view_refs(box, cid, ws, we)]
 
     def _view_route(self, req, box, cid, tail, ctx) -> Response:
         low = [s.lower() for s in tail]
@@ -561,13 +582,14 @@ class GraphApi:
             with self.store.lock:
                 seq = self.store.seq
                 if kind == "calendarView":
-                    items = self._calendar_view_items(box, cid, *window)
+                    refs = self._calendar_view_refs(box, cid, *window)
                 else:
-                    items = [(*self.store.full(r), r) for r in self.store.records(box.upn, cid)]
-                seen = {d["id"]: r.id for d, _, r in items}  # item id -> record id
+                    refs = [(r.id, r, None) for r in self.store.records(box.upn, cid)]
+                seen = {item_id: r.id for item_id, r, _ in refs}  # item id -> record id
                 out = []
-                for data, ext, rec in items:
-                    if previous is None or rec.seq > previous.seq or data["id"] not in previous.ids:
+                for item_id, rec, inst in refs:
+                    if previous is None or rec.seq > previous.seq or item_id not in previous.ids:
+                        data, ext = self.store.full(rec, inst)  # only what is returned
                         if getattr(self._tl, "role", None) is not None:
                             data = sharing.redact(data, self._tl.role)
                         out.append({"@odata.type": "#microsoft.graph.event",

@@ -52,10 +52,37 @@ class App:
     allowed_mailboxes: set | None = None  # lower-case UPNs
     redirect_uris: list = field(default_factory=list)
     delegated_scopes: list = field(default_factory=list)
+    #: Graph application permissions with admin consent: the app-only token's ``roles`` claim
+    #: (absent from the token when empty, as Entra issues it).
+    roles: list = field(default_factory=lambda: list(ROLES))
+    #: RBAC for Applications: Exchange role assignments of the app's service principal,
+    #: role name (``"Application Calendars.ReadWrite"``, ``"Application Calendars.Read"``) ->
+    #: lower-case UPNs of its management scope (None = the whole organization). They are
+    #: independent of Entra consent and add to it (learn.microsoft.com/graph/
+    #: auth-limit-mailbox-access; ../shared/notes/graph-calendar-facts.md).
+    rbac: dict = field(default_factory=dict)
 
     def may_access(self, upn: str) -> bool:
         """False when an ApplicationAccessPolicy keeps the app out of the mailbox."""
         return self.allowed_mailboxes is None or upn.lower() in self.allowed_mailboxes
+
+    def calendar_access(self, upn: str, write: bool) -> str | None:
+        """None when an app-only token may read (``write``: write) ``upn``'s calendars, else
+        why not: ``"policy"`` (the Entra permission is there but an ApplicationAccessPolicy
+        excludes the mailbox) or ``"permission"`` (neither the token's roles nor an RBAC for
+        Applications assignment in scope grant it)."""
+        wanted = {"calendars.readwrite"} if write else {"calendars.read", "calendars.readwrite"}
+        if wanted & {r.lower() for r in self.roles}:
+            if self.may_access(upn):
+                return None
+            refused = "policy"
+        else:
+            refused = "permission"
+        for role, scope in self.rbac.items():
+            name = role.lower().removeprefix("application ")
+            if name in wanted and (scope is None or upn.lower() in scope):
+                return None
+        return refused
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -73,6 +100,9 @@ class Identity(Delegated):
         self.apps: dict[str, App] = {}
         self.lock = threading.Lock()
         self.lifetime = LIFETIME
+        #: Seconds the tenant's clock is ahead of this machine's (negative: behind): token
+        #: times (iat, nbf, exp) and Graph's ``Date`` header follow it, to test clock checks.
+        self.clock_offset = 0.0
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._kid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         self._init_delegated()
@@ -82,10 +112,12 @@ class Identity(Delegated):
     def register_app(self, client_id: str, *, secret: str | None = None,
                      certificate_pem: str | bytes | None = None,
                      allowed_mailboxes=None, redirect_uris=None,
-                     delegated_scopes=None) -> App:
+                     delegated_scopes=None, roles=None, rbac=None) -> App:
         """Register (or replace) an app; ``allowed_mailboxes`` None means no access policy.
         ``redirect_uris``: where /authorize may send codes; ``delegated_scopes``: the delegated
-        permissions consented (a space-separated string or a list; Graph permissions bare)."""
+        permissions consented (a space-separated string or a list; Graph permissions bare).
+        ``roles``: application permissions consented (None: :data:`ROLES`); ``rbac``: RBAC for
+        Applications assignments, role name -> mailboxes in scope (None: organization)."""
         certs = []
         if certificate_pem:
             pem = certificate_pem.encode() if isinstance(certificate_pem, str) else certificate_pem
@@ -94,7 +126,9 @@ class Identity(Delegated):
         if isinstance(delegated_scopes, str):
             delegated_scopes = delegated_scopes.split()
         app = App(client_id, secret, certs, scope, list(redirect_uris or []),
-                  list(delegated_scopes or []))
+                  list(delegated_scopes or []), list(ROLES if roles is None else roles),
+                  {name: None if box is None else {m.lower() for m in box}
+                   for name, box in (rbac or {}).items()})
         with self.lock:
             self.apps[client_id.lower()] = app
         return app
@@ -317,18 +351,27 @@ class Identity(Delegated):
     # -- access tokens ---------------------------------------------------------------------
 
     def issue(self, client_id: str, method: str = "1", lifetime: int = LIFETIME) -> str:
-        """A signed app-only access token for Graph (v1.0 token claims)."""
-        now = int(time.time())
+        """A signed app-only access token for Graph (v1.0 token claims); ``roles`` holds the
+        app's consented application permissions and is left out when there are none."""
+        now = int(self.now())
+        app = self.app(client_id)
+        roles = list(ROLES) if app is None else list(app.roles)
         issuer = f"https://sts.windows.net/{self.tenant_id}/"
         oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{client_id.lower()}"))
         claims = {
             "aud": GRAPH_RESOURCE, "iss": issuer, "iat": now, "nbf": now, "exp": now + lifetime,
             "aio": base64.b64encode(uuid.uuid4().bytes).decode(), "app_displayname": "emulated app",
             "appid": client_id, "appidacr": method, "idp": issuer, "idtyp": "app", "oid": oid,
-            "rh": "0.emulated.", "roles": list(ROLES), "sub": oid, "tenant_region_scope": "EU",
+            "rh": "0.emulated.", "roles": roles, "sub": oid, "tenant_region_scope": "EU",
             "tid": self.tenant_id, "uti": uuid.uuid4().hex[:22], "ver": "1.0",
         }
+        if not roles:
+            del claims["roles"]
         return self._sign(claims)
+
+    def now(self) -> float:
+        """The tenant's clock: local time plus :attr:`clock_offset`."""
+        return time.time() + self.clock_offset
 
     def _sign(self, claims: dict) -> str:
         return jwt.encode(claims, self._key, algorithm="RS256",
@@ -351,8 +394,13 @@ class Identity(Delegated):
         try:
             claims = jwt.decode(
                 token.strip(), self._key.public_key(), algorithms=["RS256"],
-                audience=[GRAPH_RESOURCE, GRAPH_APP_ID], options={"require": ["exp", "tid"]},
+                audience=[GRAPH_RESOURCE, GRAPH_APP_ID],
+                options={"require": ["exp", "tid"], "verify_exp": False, "verify_nbf": False,
+                         "verify_iat": False},
             )
+            # Times are checked against the tenant's clock (clock_offset), not this machine's.
+            if float(claims["exp"]) <= self.now():
+                raise jwt.ExpiredSignatureError
         except jwt.ExpiredSignatureError:
             raise refuse("Lifetime validation failed, the token is expired.") from None
         except jwt.InvalidAudienceError:

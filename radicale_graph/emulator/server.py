@@ -48,6 +48,7 @@ from .errors import GraphError, bad_request, graph_error_body
 from .graph_api import GraphApi, Request, read_json
 from .identity import Identity
 from .store import Store
+from .subscriptions import Subscriptions
 
 LoggedRequest = namedtuple("LoggedRequest", "method path query status mailbox batched",
                            defaults=(False,))
@@ -129,6 +130,12 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return self.server_version
 
+    def date_time_string(self, timestamp=None):
+        """The ``Date`` header on the tenant's clock (``Identity.clock_offset``)."""
+        if timestamp is None:
+            timestamp = self.server.emulator.identity.now()
+        return super().date_time_string(timestamp)
+
     def _serve(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
@@ -156,7 +163,10 @@ class Emulator:
     Graph beta does (v1.0 answers 400; concepts/delta-query-events.md). ``housekeeping_interval``
     (seconds) starts a thread bumping one random event's changeKey every interval
     (:meth:`housekeep`). ``deleted_retention`` (seconds, attribute changeable at runtime): how
-    long a deleted event stays readable by id (Deleted Items). Graph is at :attr:`graph_url`, the
+    long a deleted event stays readable by id (Deleted Items). ``notification_ca_file``: the PEM
+    CA trusted when delivering change notifications (:attr:`subscriptions`, see
+    :mod:`.subscriptions`; :meth:`advance_clock` moves the tenant's clock). Graph is at
+    :attr:`graph_url`, the
     authority host at :attr:`authority_host` (``/<tenant>/...``); :attr:`ca_file` is the PEM
     certificate served. :attr:`store` is the tenant state, :attr:`request_log` lists Graph
     requests (batch sub-requests included) as :class:`LoggedRequest`. With ``load_demo`` the
@@ -168,7 +178,7 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, certfile: str | None = None,
                  keyfile: str | None = None, load_demo: bool = True, latency: float = 0.0,
                  beta: bool = False, housekeeping_interval: float | None = None,
-                 deleted_retention: float = 3600.0):
+                 deleted_retention: float = 3600.0, notification_ca_file: str | None = None):
         self.host = host
         self.port = port
         self.latency = latency
@@ -177,6 +187,9 @@ class Emulator:
         self.store = Store(deleted_retention=deleted_retention)
         self.identity = Identity(demo.TENANT_ID, domains=demo.DOMAINS)
         self.api = GraphApi(self.store, self.identity, events_delta=beta)
+        # Change notifications (subscriptions.py); deliveries trust notification_ca_file.
+        self.subscriptions = Subscriptions(self.store, self.identity, notification_ca_file)
+        self.api.subscriptions = self.subscriptions
         self.housekeeping_interval = housekeeping_interval
         self._housekeeping_stop = threading.Event()
         self._housekeeping_thread: threading.Thread | None = None
@@ -212,6 +225,7 @@ class Emulator:
         self._server = server
         self.port = server.server_address[1]
         threading.Thread(target=server.serve_forever, name="graph-emulator", daemon=True).start()
+        self.subscriptions.start()
         if self.housekeeping_interval:
             self._housekeeping_stop.clear()
             self._housekeeping_thread = threading.Thread(
@@ -228,6 +242,7 @@ class Emulator:
 
     def stop(self) -> None:
         """Stop serving (and housekeeping) and remove a generated certificate."""
+        self.subscriptions.stop()
         self._housekeeping_stop.set()
         if self._housekeeping_thread is not None:
             self._housekeeping_thread.join(timeout=5)
@@ -265,18 +280,27 @@ class Emulator:
 
     def register_app(self, client_id: str, *, secret: str | None = None,
                      certificate_pem: str | bytes | None = None, allowed_mailboxes=None,
-                     redirect_uris=None, delegated_scopes=None):
+                     redirect_uris=None, delegated_scopes=None, roles=None, rbac=None):
         """Register an Entra app. ``allowed_mailboxes`` None = every mailbox; a set of UPNs acts
         like an ApplicationAccessPolicy on app-only tokens (others answer 403
         ErrorAccessDenied). ``redirect_uris``: redirect URIs for the authorization code flow
         (for ``localhost``/``127.0.0.1`` the port is ignored, reply-url.md);
         ``delegated_scopes``: delegated permissions consented for the tenant (list or
-        space-separated string, e.g. ``"openid profile offline_access Calendars.ReadWrite"``)."""
+        space-separated string, e.g. ``"openid profile offline_access Calendars.ReadWrite"``).
+        ``roles``: application permissions with admin consent, the token's ``roles`` claim
+        (None: ``Calendars.ReadWrite``, ``Place.Read.All``; an empty list: no claim);
+        ``rbac``: RBAC for Applications assignments, ``{"Application Calendars.ReadWrite":
+        {upn, ...} or None}`` (None: the whole organization). App-only calendar requests
+        need a role (reads ``Calendars.Read`` or ``Calendars.ReadWrite``, writes
+        ``Calendars.ReadWrite``) inside the access policy, or an RBAC assignment whose scope
+        holds the mailbox; else 403 ErrorAccessDenied. ``identity.clock_offset`` (seconds)
+        shifts token times and the ``Date`` header."""
         return self.identity.register_app(client_id, secret=secret,
                                           certificate_pem=certificate_pem,
                                           allowed_mailboxes=allowed_mailboxes,
                                           redirect_uris=redirect_uris,
-                                          delegated_scopes=delegated_scopes)
+                                          delegated_scopes=delegated_scopes,
+                                          roles=roles, rbac=rbac)
 
     def set_password(self, upn: str, password: str):
         """Let the user of mailbox ``upn`` sign in (delegated mode) with ``password``; the
@@ -352,6 +376,13 @@ class Emulator:
     @deleted_retention.setter
     def deleted_retention(self, seconds: float) -> None:
         self.store.deleted_retention = seconds
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the tenant's clock ``seconds`` ahead (``identity.clock_offset``): tokens,
+        the ``Date`` header and subscription expiry follow; expired subscriptions go and
+        ``reauthorizationRequired`` is sent at once (subscriptions.py)."""
+        self.identity.clock_offset += seconds
+        self.subscriptions.wake()
 
     def clear_log(self) -> None:
         """Empty :attr:`request_log`."""

@@ -32,6 +32,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import ids, normalize, render, schema, series, times
+from .booking import Attendant
 from .errors import GraphError, not_found
 from .sharing import SharingStore
 
@@ -131,6 +132,11 @@ class Store(SharingStore):
         self.places: list[dict] = []
         self._mailboxes: dict[str, Mailbox] = {}
         self._seq = 0
+        # Called as listener(record, previous seq) on every event write, under the lock
+        # (change notifications, subscriptions.py).
+        self.listeners: list = []
+        # Rooms' Resource Booking Attendant (booking.py): policies, asynchronous decisions.
+        self.booking = Attendant(self)
         self._init_sharing(Store(tenant_domain, deleted_retention, _with_groups=False)
                            if _with_groups else None)
 
@@ -324,6 +330,8 @@ class Store(SharingStore):
         data["lastModifiedDateTime"] = times.fmt_offset(times.now())
 
     def _bump(self, rec: EventRecord) -> None:
+        for listener in self.listeners:
+            listener(rec, rec.seq)
         self._seq += 1
         rec.seq = self._seq
 
@@ -387,6 +395,7 @@ class Store(SharingStore):
             box.events[eid] = rec
             if txn:
                 box.transactions[txn] = eid
+            self.booking.written(box, rec)  # invited rooms decide later (booking.py)
             return rec, True
 
     def update(self, mailbox: str, event_id: str, patch: dict, *, if_match: str | None = None,
@@ -434,6 +443,7 @@ class Store(SharingStore):
                 inst.exception = exc
                 self._touch(box, rec.data)  # exceptions live in the master item
             self._bump(rec)
+            self.booking.written(box, rec)
             return rec, (series.find(rec, inst.original_start) if inst else None)
 
     def delete(self, mailbox: str, event_id: str, *, if_match: str | None = None,
@@ -448,6 +458,7 @@ class Store(SharingStore):
                 self._bump(rec)
                 rec.deleted_at = time.monotonic()
                 box.deleted[rec.id] = rec  # Deleted Items (concepts/outlook-immutable-id.md)
+                self.booking.deleted(box, rec)  # the rooms' copies go (booking.py)
                 return
             _if_match(rec.data["changeKey"], if_match)
             k = series.key(inst.original_start)
@@ -455,6 +466,7 @@ class Store(SharingStore):
             rec.cancelled.add(k)
             self._touch(box, rec.data)
             self._bump(rec)
+            self.booking.written(box, rec)
 
     def housekeep(self, mailbox: str | None = None, event_id: str | None = None,
                   count: int = 1, rng: random.Random | None = None) -> list[str]:

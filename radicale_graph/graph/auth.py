@@ -142,6 +142,9 @@ class TokenProvider:
                 raise self._exception_error(exc) from None
         if not isinstance(result, dict) or "access_token" not in result:
             raise self._result_error(result if isinstance(result, dict) else {})
+        from ..metrics import count_token  # counted when not from msal's cache
+
+        count_token(result, "app")  # client credentials
         return result["access_token"]
 
     def invalidate(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .. import request_log
 from .auth import TokenProvider
 from .errors import GraphError, NetworkError, error_from_response, parse_retry_after
 from .http import RETRY_STATUSES, MailboxLimiter, build_session
@@ -94,7 +94,12 @@ class GraphClient:
     ``max_retry_wait``; and keeps at most ``max_concurrency`` requests in flight per mailbox.
     Errors: GraphError subclasses (see ``errors``) for Graph failures and network failures
     (status 0), AuthError when no token can be obtained.
+
+    ``metrics``: the gateway's :class:`radicale_graph.metrics.GatewayMetrics` that counts
+    this client's requests (set by the application; None counts into the current ones).
     """
+
+    metrics = None
 
     def __init__(self, settings: GraphSettings) -> None:
         self.settings = settings
@@ -241,6 +246,7 @@ class GraphClient:
                 raise GraphError(resp.status, "InvalidResponse",
                                  f"$batch response lacks ids {missing}", mailbox, operation,
                                  resp.headers.get("request-id"))
+            request_log.batch_throttled(items.values(), self.metrics)
             retry_ids = self._retryable(pending, items)
             done.update({i: it for i, it in items.items() if i not in retry_ids})
             if not retry_ids:
@@ -307,19 +313,20 @@ class GraphClient:
         for attempt in (1, 2):
             token = self._tokens.get_token()
             call_headers = dict(base_headers, Authorization=f"Bearer {token}")
-            with self._limiter.slots(mailbox, slots):
-                started = time.monotonic()
+            with self._limiter.slots(mailbox, slots), request_log.graph_call(
+                    method, url, operation, base_headers["client-request-id"], self.metrics):
                 try:
                     resp = self._session.request(method, url, params=params, json=json,
                                                  verify=self._session.verify,
                                                  headers=call_headers,
                                                  timeout=self.settings.timeout)
                 except requests.RequestException as exc:
-                    self._log(method, url, type(exc).__name__, started, mailbox, operation,
-                              base_headers["client-request-id"], None)
+                    request_log.graph_exchange(type(exc).__name__)
                     raise self._network_error(exc, url, mailbox, operation) from None
-            self._log(method, url, resp.status_code, started, mailbox, operation,
-                      base_headers["client-request-id"], resp.headers.get("request-id"))
+                # One debug line and count per exchange: urllib3's retries reported theirs
+                # from GraphRetry.increment (radicale_graph.request_log).
+                request_log.graph_exchange(resp.status_code, resp.headers,
+                                           resp.headers.get("request-id"))
             body = _decode(resp)
             if resp.status_code == 401 and attempt == 1 and _error_code(body) in (
                     "InvalidAuthenticationToken", "TokenExpired"):
@@ -351,17 +358,6 @@ class GraphClient:
                                 "and proxy settings", mailbox, operation)
         return NetworkError(f"request to {host} failed ({type(exc).__name__})", mailbox,
                             operation)
-
-    @staticmethod
-    def _log(method: str, url: str, status: Any, started: float, mailbox: str | None,
-             operation: str, client_request_id: str, request_id: str | None) -> None:
-        """One debug line per call (retries included): method, path without the query,
-        status or exception class, milliseconds, and the ids Microsoft support asks for."""
-        if log.isEnabledFor(logging.DEBUG):
-            ms = (time.monotonic() - started) * 1000
-            log.debug("Graph %s %s -> %s in %.0f ms (mailbox=%s, operation=%s, "
-                      "client-request-id=%s, request-id=%s)", method, urlsplit(url).path,
-                      status, ms, mailbox, operation, client_request_id, request_id)
 
 
 def _error_code(body: dict | None) -> str:

@@ -249,6 +249,9 @@ class DelegatedTokens:
             finally:
                 self.cache.save()
         if result and "access_token" in result:
+            from ..metrics import count_token  # counted when the refresh token was redeemed
+
+            count_token(result, "delegated")
             return result["access_token"]
         error = (result or {}).get("error") or "no refresh token"
         codes = (result or {}).get("error_codes") or []

@@ -22,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
+from .. import request_log
 from .settings import GraphSettings
 
 log = logging.getLogger("radicale_graph.graph")
@@ -94,8 +95,13 @@ class GraphRetry(Retry):
         """urllib3's increment, then the budget check and the wait. Raises MaxRetryError."""
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         wait = new.planned_wait(response)
-        path = urlsplit(url or "").path
+        path = request_log.template(urlsplit(url or "").path)
         status = getattr(response, "status", None)
+        if new.waited + wait <= self.max_wait:  # retried: this exchange is reported here
+            request_log.graph_exchange(status or type(error).__name__,
+                                       getattr(response, "headers", None),
+                                       getattr(response, "headers", {}).get("request-id"),
+                                       method=method, url=url, retried=True)
         if new.waited + wait > self.max_wait:
             log.info("Graph %s %s: not retrying (%s); waiting %.1f s would exceed the retry "
                      "budget of %.0f s (%.1f s already waited)", method, path,

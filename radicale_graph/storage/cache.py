@@ -127,6 +127,11 @@ class CalendarCache:
         self.loaded_at: float | None = None  # time.monotonic() of the last refresh
         self.delta_link: str | None = None   # where the next delta round starts
 
+    def age(self) -> float | None:
+        """Seconds since the last refresh (``None``: never listed)."""
+        with self._lock:
+            return None if self.loaded_at is None else time.monotonic() - self.loaded_at
+
     def is_fresh(self, max_age: float) -> bool:
         """Whether the last full listing is younger than ``max_age`` seconds."""
         with self._lock:

@@ -24,6 +24,7 @@ from .cache import CachedEvent, CalendarCache, etag_for
 from .calendar_props import KEPT_BY_GRAPH
 from .directory import CalendarInfo
 from .loader import CalendarLoader, is_series_master, translate
+from .refresher import GRACE
 
 logger = logging.getLogger("radicale_graph.storage")
 
@@ -224,12 +225,24 @@ class CalendarCollection(radicale_storage.BaseCollection):
         return self._cache.entries()
 
     def _refresh(self) -> None:
+        """Make the cache at most ``refresh_interval`` seconds old, refreshing here only when
+        the background refresh (:mod:`.refresher`) has not done it already: a round it is
+        running is waited for (the listing lock), a round that is due within its next tick
+        is left to it (the cache is then served up to :data:`.refresher.GRACE` x
+        ``refresh_interval`` old)."""
         max_age = self._storage.options.refresh_interval
+        watched = self._storage.watch(self._loader)
+        from ..metrics import count_cache  # hits and misses (Prometheus, off by default)
+
         if self._cache.is_fresh(max_age):
+            count_cache(hit=True)
             return
         with self._storage.listing_lock(self._key):
-            if self._cache.is_fresh(max_age):
+            if self._cache.is_fresh(max_age) or (
+                    watched and self._cache.is_fresh(max_age * GRACE)):
+                count_cache(hit=True)  # refreshed meanwhile, or the background round is due
                 return
+            count_cache(hit=False)
             try:
                 self._loader.refresh()
             except Exception as exc:
@@ -349,6 +362,12 @@ class CalendarCollection(radicale_storage.BaseCollection):
         the changeKey moved), the write is made again with the fresh changeKey. After a
         partial write the series is read back, so the next GET shows what Graph holds."""
         self._check_editable()
+        # The listing lock: no refresh (a background round) reads Graph between this write
+        # and its entry in the cache, so an older state of the event cannot come back.
+        with self._storage.listing_lock(self._key):
+            return self._upload(href, item)
+
+    def _upload(self, href: str, item: radicale_item.Item):
         text = item.serialize()
         self._refresh()
         old = self._cache.get(href)
@@ -425,6 +444,10 @@ class CalendarCollection(radicale_storage.BaseCollection):
         if href is None:
             self._delete_calendar()
             return
+        with self._storage.listing_lock(self._key):  # as in upload
+            self._delete(href)
+
+    def _delete(self, href: str) -> None:
         self._refresh()
         entry = self._cache.get(href)
         if entry is None:

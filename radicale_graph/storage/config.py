@@ -7,7 +7,7 @@ Every option is explained in ``config/radicale-graph.conf``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from radicale import config as radicale_config
 
@@ -55,6 +55,23 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
                               "help": "seconds between reconciliations (a light listing of every "
                                       "event's id and changeKey)",
                               "type": radicale_config.positive_float},
+    "background_refresh": {"value": "True",
+                           "help": "keep calendars that clients read fresh in the background, "
+                                   "so no request waits for Graph",
+                           "type": bool},
+    "idle_after": {"value": "900",
+                   "help": "seconds after the last read when a calendar is no longer kept "
+                           "fresh in the background",
+                   "type": radicale_config.positive_float},
+    "notification_url": {"value": "",
+                         "help": "public https URL of this gateway's /.notifications endpoint: "
+                                 "Graph change notifications on the served mailboxes' events "
+                                 "hint the background refresh (empty: off, polling only)",
+                         "type": str},
+    "notification_renewal_margin": {"value": "86400",
+                                    "help": "seconds before a subscription expires when it is "
+                                            "renewed",
+                                    "type": radicale_config.positive_float},
     "state_folder": {"value": "~/.local/state/radicale-graph",
                      "help": "folder for sync-token state (kept across restarts)",
                      "type": radicale_config.filepath},
@@ -73,6 +90,9 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
                                                   "the token cache (else the environment "
                                                   "variable RADICALE_GRAPH_TOKEN_KEY)",
                              "type": radicale_config.filepath},
+    "metrics_address": {"value": "", "help": "HOST:PORT serving Prometheus metrics at "
+                                             "/metrics (empty: off), e.g. 127.0.0.1:9464",
+                        "type": str},
 }}
 
 MODES = ("app", "delegated", "both")
@@ -96,6 +116,13 @@ class GatewayOptions:
     public_url: str = ""
     delegated_scopes: tuple[str, ...] = DEFAULT_SCOPES
     token_cache_key: bytes | None = field(default=None, repr=False)
+    #: ``HOST:PORT`` of the Prometheus endpoint (:mod:`radicale_graph.metrics`); "" is off.
+    metrics_address: str = ""
+    background_refresh: bool = True
+    idle_after: float = 900.0
+    #: Change notifications (:mod:`.notifications`): "" is off.
+    notification_url: str = ""
+    notification_renewal_margin: float = 86400.0
 
     @property
     def delegated(self) -> bool:
@@ -148,6 +175,11 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
         if not get("state_folder"):
             raise ValueError("[storage] state_folder must be set in delegated mode (it keeps "
                              "the encrypted token cache and the app passwords)")
+    metrics_address = str(get("metrics_address") or "").strip()
+    if metrics_address:
+        from ..metrics import parse_address
+
+        parse_address(metrics_address)  # ValueError naming the option
     rooms = _list(get("rooms"))
     users = _list(get("mailboxes"))
     options = GatewayOptions(mailboxes=tuple(dict.fromkeys(users + rooms)),
@@ -161,5 +193,14 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
                              mode=mode, public_url=public_url,
                              delegated_scopes=tuple(str(get("delegated_scopes")).replace(
                                  ",", " ").split()),
-                             token_cache_key=key)
+                             token_cache_key=key, metrics_address=metrics_address,
+                             background_refresh=bool(get("background_refresh")),
+                             idle_after=float(get("idle_after")))
+    notification_url = str(get("notification_url") or "").strip()
+    if notification_url:
+        from ..web.notifications import check_url
+
+        options = replace(options, notification_url=check_url(notification_url),
+                          notification_renewal_margin=float(get(
+                              "notification_renewal_margin")))
     return settings, options

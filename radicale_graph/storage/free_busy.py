@@ -130,6 +130,86 @@ def fetch_schedule(client, user_path: str, mailbox: str, address: str,
     return [found[k] for k in sorted(found, key=lambda k: (k[1], k[2], k[0]))]
 
 
+# getSchedule takes up to 20 schedules per call (api/calendar-getschedule.md).
+MAX_SCHEDULES = 20
+
+
+def fetch_schedules(client, user_path: str, mailbox: str, addresses: Iterable[str],
+                    start: dt.datetime, end: dt.datetime) -> dict[str, list[dict] | GraphError]:
+    """The ``scheduleItems`` of several people, rooms or equipment over [``start``, ``end``)
+    (aware datetimes, converted to UTC), with as few ``POST {user_path}/calendar/getSchedule``
+    requests as Graph allows (api/calendar-getschedule.md): ``schedules`` holds up to
+    :data:`MAX_SCHEDULES` (20) addresses per request and each request covers at most 61 days
+    (62 days or more is 400 ``ErrorTimeIntervalTooBig``), so n addresses over d days cost
+    ceil(n / 20) * ceil(d / 61) requests, in chunk order then time order.
+
+    ``client``, ``user_path`` and ``mailbox`` are as for :func:`fetch_schedule` (the path is
+    the requester's: ``/users/{id}`` with the app-only token, ``/me`` with a person's own).
+    Addresses are compared case-insensitively; duplicates are asked for once. Returns a dict
+    keyed by lower-case address: the items (Graph's shape plus ``scheduleId`` = the address
+    as given, in time order, an item met in two requests once) or, for an entry Graph
+    answered with ``error`` (``freeBusyError``) or left out, the GraphError that
+    :func:`fetch_schedule` would raise (NotFound, AccessDenied, GraphError) -- returned, not
+    raised, so one unknown address does not hide the others. Empty lists when
+    ``end <= start``.
+
+    Raises ValueError for naive datetimes and the client's GraphError subclasses for a
+    failed request (throttling, network, auth)."""
+    start, end = _utc(start, "start"), _utc(end, "end")
+    operation = "read free/busy"
+    path = f"{user_path.rstrip('/')}/calendar/getSchedule"
+    wanted: dict[str, str] = {}
+    for address in addresses:
+        wanted.setdefault(address.lower(), address)
+    found: dict[str, dict[tuple, dict]] = {key: {} for key in wanted}
+    failed: dict[str, GraphError] = {}
+    keys = list(wanted)
+    for first in range(0, len(keys), MAX_SCHEDULES):
+        chunk = keys[first:first + MAX_SCHEDULES]
+        low = start
+        while low < end:
+            high = min(low + MAX_REQUEST_SPAN, end)
+            asked = [wanted[key] for key in chunk if key not in failed]
+            if not asked:
+                break
+            body = {"schedules": asked, "startTime": _graph_time(low),
+                    "endTime": _graph_time(high), "availabilityViewInterval": VIEW_INTERVAL}
+            resp = client.request("POST", path, mailbox=mailbox, operation=operation,
+                                  json=body, headers={"Prefer": PREFER_UTC})
+            entries = [e for e in (resp.body or {}).get("value") or [] if isinstance(e, dict)]
+            by_id = {str(e.get("scheduleId", "")).lower(): e for e in entries}
+            for index, address in enumerate(asked):
+                entry = by_id.get(address.lower())
+                if entry is None and len(entries) == len(asked) \
+                        and not entries[index].get("scheduleId"):
+                    entry = entries[index]  # Graph answers in the order asked
+                key = address.lower()
+                if entry is None:
+                    failed[key] = GraphError(
+                        resp.status, "InvalidResponse",
+                        f"getSchedule answered no schedule for {address}", mailbox, operation,
+                        (resp.headers or {}).get("request-id"))
+                    continue
+                if entry.get("error"):
+                    error = entry["error"] if isinstance(entry["error"], dict) else {
+                        "message": str(entry["error"])}
+                    failed[key] = _schedule_error(address, error, mailbox, operation)
+                    continue
+                for item in entry.get("scheduleItems") or []:
+                    item_key = (str(item.get("status", "")).lower(), _instant(item.get("start")),
+                                _instant(item.get("end")))
+                    found[key].setdefault(item_key, {**item, "scheduleId": address})
+            low = high
+    result: dict[str, list[dict] | GraphError] = {}
+    for key in keys:
+        if key in failed:
+            result[key] = failed[key]
+        else:
+            items = found[key]
+            result[key] = [items[k] for k in sorted(items, key=lambda k: (k[1], k[2], k[0]))]
+    return result
+
+
 def _instant(value) -> dt.datetime:
     """A dateTimeTimeZone as an aware UTC datetime (UTC when no zone is named)."""
     if not isinstance(value, dict) or not value.get("dateTime"):

@@ -237,6 +237,9 @@ class CalendarLoader:
     def _delta_round(self, link: str) -> tuple[set[str], set[str]]:
         """Follow one delta round from ``link``. Returns (ids of events to read by id, ids
         reported ``@removed`` that the gateway did not remove itself)."""
+        from ..metrics import count_delta_round  # Prometheus (off by default)
+
+        count_delta_round()
         stale: set[str] = set()
         unexplained: set[str] = set()
         next_link = link

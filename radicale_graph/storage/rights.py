@@ -45,8 +45,12 @@ class ExchangeRights(radicale_rights.BaseRights):
         sharing cannot be read (recorded for the answer)."""
         base = self._base.authorization(user, user_groups, path)
         if not base:
-            first = path.strip("/").split("/")[0].lower()
-            if first and first != (user or "").lower():
+            first = path.strip("/").split("/")[0]
+            login = (user or "").lower()
+            if first and first != login and first.lower() == login:
+                errors.note_denial(f"your calendar home is /{login}/ (mailbox addresses are "
+                                   f"lower case in paths), not /{first}/")
+            elif first and first.lower() != login:
                 self._storage.exchange_rights(user, path)  # notes why: not the login's home
             else:
                 errors.note_denial(f"the gateway's rights file ([rights]) does not let "

@@ -13,6 +13,7 @@ import contextvars
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 
 from radicale import storage as radicale_storage
@@ -30,6 +31,7 @@ from .graph_events import CalendarEvents
 from .loader import CalendarLoader
 from .paths import DEFAULT_CALENDAR, parse
 from .reach import SEPARATOR, Reach
+from .refresher import LEAD, BackgroundRefresher
 from .sync_state import SyncState
 
 logger = logging.getLogger("radicale_graph.storage")
@@ -46,6 +48,24 @@ login_kind: contextvars.ContextVar[str] = contextvars.ContextVar("radicale_graph
 delegated_user: contextvars.ContextVar[str] = contextvars.ContextVar(
     "radicale_graph_delegated_user", default="")
 TOKEN_CACHE_FILE = "token-cache.fernet"
+#: Storages alive in this process (Radicale builds one per application, and one more for its
+#: sharing module).
+LIVE: weakref.WeakSet = weakref.WeakSet()
+_built_here = threading.local()
+
+
+@contextlib.contextmanager
+def closing_built() -> Iterator[list]:
+    """Close, at the end of the ``with`` body, every storage built in this thread during it
+    (a server builds its application, and so its storages, in the thread that serves)."""
+    built: list = []
+    _built_here.storages = built
+    try:
+        yield built
+    finally:
+        _built_here.storages = None
+        for storage in built:
+            storage.close()
 
 
 class Storage(radicale_storage.BaseStorage):
@@ -59,6 +79,10 @@ class Storage(radicale_storage.BaseStorage):
     _supports_unicode = True
 
     def __init__(self, configuration) -> None:
+        LIVE.add(self)
+        collector = getattr(_built_here, "storages", None)
+        if collector is not None:
+            collector.append(self)
         configuration = configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA)
         super().__init__(configuration)
         self.settings, self.options = plugin_config.read(configuration)
@@ -86,6 +110,13 @@ class Storage(radicale_storage.BaseStorage):
         self._write_locks: dict[str, threading.RLock] = {}
         self._listing_locks: dict[str, threading.Lock] = {}
         self.reach = Reach(self)
+        self.refresher: BackgroundRefresher | None = None
+        if self.options.background_refresh:
+            self.refresher = BackgroundRefresher(self.options.refresh_interval,
+                                                 self.options.idle_after)
+            self.refresher.start()
+        from .notifications import for_storage  # Graph change notifications: refresh hints
+        self.notifications = for_storage(self)
 
     # -- delegated mode ---------------------------------------------------------------------
     @property
@@ -222,6 +253,24 @@ class Storage(radicale_storage.BaseStorage):
     def listing_lock(self, path: str):
         """Lock held while one calendar is listed from Graph (one listing at a time)."""
         return self._lock_for(self._listing_locks, path)
+
+    def watch(self, loader: CalendarLoader) -> bool:
+        """A client read the calendar of ``loader``: keep it fresh in the background
+        (:mod:`.refresher`) until nobody reads it for ``idle_after`` seconds. Returns
+        whether the background keeps it fresh (its cache was listed once)."""
+        if self.refresher is None:
+            return False
+        key, cache = loader.key, loader.cache
+        soon = self.options.refresh_interval * LEAD
+
+        def refresh(hinted: bool) -> None:
+            with self.listing_lock(key):
+                age = cache.age()
+                if not hinted and age is not None and age < soon / 2:
+                    return  # a client's own read refreshed it meanwhile
+                loader.refresh()
+        self.refresher.touch(key, loader.events.mailbox, refresh, cache.age)
+        return cache.age() is not None and self.refresher.watching(key)
 
     def report(self, exc: BaseException) -> BaseException:
         """Record ``exc`` for the HTTP response and return it (see :mod:`.errors`)."""
@@ -435,6 +484,17 @@ class Storage(radicale_storage.BaseStorage):
             for key in [k for k in self._loaders if k[:2] == (info.mailbox, info.id)]:
                 del self._loaders[key]
         self.calendar_props.forget(info.mailbox, info.id)
+
+    def close(self) -> None:
+        """Stop the background threads (refresh, change notifications); the storage serves
+        on without them (every read then refreshes by itself)."""
+        if self.refresher is not None:
+            self.refresher.stop()
+            self.refresher = None
+        if self.notifications is not None:
+            self.notifications.stop()
+            self.notifications = None
+        LIVE.discard(self)
 
     def verify(self) -> bool:
         """Check that the app can get a token and list every served mailbox's calendars."""
