@@ -2,8 +2,9 @@
 
 A calendar is *watched* from its first read until nobody has read it for ``idle_after``
 seconds. A worker refreshes a watched calendar (one ``calendarView/delta`` round, see
-:mod:`.loader`) when its cache reaches ``refresh_interval`` seconds of age (so a calendar
-costs at most one round per ``refresh_interval``, however many clients read it), or at once
+:mod:`.loader`) so that the round ends when its cache turns ``refresh_interval`` seconds old
+(it starts early by the time the last rounds took): a calendar costs one round per
+``refresh_interval``, however many clients read it, and is never older than that; or at once
 when a change notification hints at its mailbox (:meth:`BackgroundRefresher.hint`). A client
 never waits for this thread: a watched calendar's cache is served while it is younger than
 :data:`GRACE` × ``refresh_interval`` (the round is due or under way); only when the thread
@@ -38,6 +39,7 @@ class _Watched:
     hinted: bool = False
     running: bool = False
     forced: bool = False  # the running round was asked for by a hint
+    duration: float = 0.0  # seconds the last rounds took (smoothed)
 
 
 class BackgroundRefresher:
@@ -134,7 +136,7 @@ class BackgroundRefresher:
                 age = watched.age()
                 if age is None:
                     continue  # never listed: the first read lists it
-                if watched.hinted or age >= self.refresh_interval * LEAD:
+                if watched.hinted or age >= self._due_age(watched):
                     watched.running, watched.forced = True, watched.hinted
                     watched.hinted = False
                     busy[watched.mailbox] = busy.get(watched.mailbox, 0) + 1
@@ -145,10 +147,21 @@ class BackgroundRefresher:
             except RuntimeError:  # shut down
                 return
 
+    def _due_age(self, watched: _Watched) -> float:
+        """The cache age (seconds) at which a round starts: early by the time rounds take,
+        so it ends when the cache turns ``refresh_interval`` old (within one tick) — at most
+        one round per ``refresh_interval``, and a client finds the cache at most a tick
+        older than that."""
+        return max(self.refresh_interval * LEAD - watched.duration, self.refresh_interval / 2)
+
     def _refresh(self, watched: _Watched) -> None:
+        began = time.monotonic()
         try:
             watched.refresh(watched.forced)
             self.rounds += 1
+            took = time.monotonic() - began
+            watched.duration = took if not watched.duration else (
+                0.5 * watched.duration + 0.5 * took)
         except Exception as exc:  # a client read reports it; keep the thread alive
             logger.info("background refresh of a calendar of %s failed: %s", watched.mailbox,
                         exc)
