@@ -36,10 +36,7 @@ class Gateway:
 
 def start_gateway(emulator, folder: Path, **storage_options) -> tuple[Gateway, callable]:
     """Start the gateway (Radicale + plugin + GatewayApplication) on a free loopback port."""
-    from radicale import config as radicale_config
-
     from radicale_graph.cli.demo import write_demo_files
-    from radicale_graph.cli.gateway import serve
 
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,6 +44,18 @@ def start_gateway(emulator, folder: Path, **storage_options) -> tuple[Gateway, c
                             authority=emulator.authority_host, graph_url=emulator.graph_url,
                             ca_file=emulator.ca_file,
                             storage_options={k: str(v) for k, v in storage_options.items()})
+    stop = serve_config_file(path, port)
+    return Gateway(url=f"http://127.0.0.1:{port}", emulator=emulator), stop
+
+
+def serve_config_file(path: str, port: int):
+    """Serve the Radicale configuration ``path`` (listening on loopback ``port``) in a
+    thread until the returned ``stop()`` is called; raises RuntimeError if it does not
+    listen within 15 s."""
+    from radicale import config as radicale_config
+
+    from radicale_graph.cli.gateway import serve
+
     configuration = radicale_config.load([(path, False)])
     stop_reader, stop_writer = socket.socketpair()
     thread = threading.Thread(target=serve, args=(configuration, None, stop_writer),
@@ -66,7 +75,7 @@ def start_gateway(emulator, folder: Path, **storage_options) -> tuple[Gateway, c
         stop_reader.close()
         thread.join(10)
 
-    return Gateway(url=f"http://127.0.0.1:{port}", emulator=emulator), stop
+    return stop
 
 
 def outlook_event(emulator, subject: str, day: str, mailbox: str = "alice@contoso.com"):

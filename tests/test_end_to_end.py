@@ -285,3 +285,29 @@ def test_calendar_query_on_all_day_event_made_in_a_western_zone(gateway):
     assert href not in day_after.text
     assert href in early_hours.text
     gateway.emulator.store.delete_event("alice@contoso.com", created["id"])
+
+
+def test_calendar_query_judges_series_by_occurrence_and_remembers(gateway):
+    """A weekly series whose span covers a query window with no occurrence in it is not
+    returned; a window holding one is. Asked again (the verdict is remembered per ETag and
+    filter), the answers stay the same."""
+    session = gateway.session()
+    uid = f"weekly-{uuid.uuid4()}"
+    text = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20270104T100000Z\r\n"
+            f"DTEND:20270104T110000Z\r\nRRULE:FREQ=WEEKLY;COUNT=10\r\nSUMMARY:Weekly\r\n"
+            f"END:VEVENT\r\nEND:VCALENDAR\r\n")
+    url = f"{gateway.url}/alice@contoso.com/calendar/{uid}.ics"
+    assert session.put(url, data=text).status_code == 201
+
+    def found(start, end):
+        answer = session.request("REPORT", f"{gateway.url}/alice@contoso.com/calendar/",
+                                 data=QUERY.format(start=start, end=end),
+                                 headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert answer.status_code == 207, answer.text
+        return f"{uid}.ics" in answer.text
+
+    for _ in range(2):
+        assert found("20270113T000000Z", "20270114T000000Z") is False  # a Wednesday
+        assert found("20270111T000000Z", "20270112T000000Z") is True   # a Monday
+    assert session.delete(url).status_code in (200, 204)

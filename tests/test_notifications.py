@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from xml.etree import ElementTree as ET
 
@@ -22,7 +20,7 @@ from radicale_graph.emulator import Emulator, certs
 from radicale_graph.emulator.subscriptions import MAX_MINUTES
 from radicale_graph.storage import notifications
 
-from .conftest import ALICE, free_port
+from .conftest import ALICE, free_port, serve_config_file
 
 SLOW_POLL = 30.0  # refresh_interval with notifications: polling cannot explain a fast change
 POLL = 2.0  # refresh_interval of the gateway without notifications
@@ -44,10 +42,7 @@ class TlsGateway:
 def start_tls_gateway(emulator, folder, certfile, keyfile, notify: bool, **storage_options):
     """The gateway on https://127.0.0.1:<port> ([server] ssl = True, the given certificate);
     with ``notify`` its notification_url is its own /.notifications."""
-    from radicale import config as radicale_config
-
     from radicale_graph.cli.demo import write_demo_files
-    from radicale_graph.cli.gateway import serve
 
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,27 +58,13 @@ def start_tls_gateway(emulator, folder, certfile, keyfile, notify: bool, **stora
                                       f"key = {keyfile}\n", 1)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
-    configuration = radicale_config.load([(path, False)])
-    stop_reader, stop_writer = socket.socketpair()
-    thread = threading.Thread(target=serve, args=(configuration, None, stop_writer),
-                              daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError("gateway did not start")
+    stop_serving = serve_config_file(path, port)
 
     def stop():
         for manager in list(notifications.MANAGERS):
             if f":{port}/" in manager.url:
                 manager.stop()
-        stop_reader.close()
-        thread.join(10)
+        stop_serving()
 
     return TlsGateway(f"https://127.0.0.1:{port}", certfile, stop)
 

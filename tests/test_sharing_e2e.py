@@ -457,3 +457,21 @@ def test_module_tests_are_collected_for_both_modes(request):
     names = {item.name for item in request.session.items if item.module is request.module}
     for mode in ("app", "delegated"):
         assert any(re.search(rf"\[{mode}\]$", n) for n in names), names
+
+
+def test_a_login_without_a_served_mailbox_cannot_create_calendars(env):
+    """Carol's mailbox is not served in app mode: her home lists Bob's calendar only, and
+    MKCALENDAR there is refused with the reason, writing nothing to Graph. Signed in with
+    Microsoft (delegated), her own mailbox is hers: there she may."""
+    before = len(graph_writes(env.emulator))
+    answer = env.request(
+        CAROL, "MKCALENDAR", f"/{CAROL}/new-one/",
+        data='<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set>'
+             '<D:prop><D:displayname>New</D:displayname></D:prop></D:set></C:mkcalendar>')
+    if env.mode == "app":
+        assert answer.status_code == 403, answer.text
+        assert "not served" in answer.text
+        assert len(graph_writes(env.emulator)) == before
+    else:
+        assert answer.status_code == 201, answer.text
+        assert env.request(CAROL, "DELETE", f"/{CAROL}/new-one/").status_code in (200, 204)

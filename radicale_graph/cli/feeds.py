@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from .gateway import StartupError, load_configuration
+from .gateway import StartupError, load_configuration, read_options
 
 
 def add_parser(sub) -> None:
@@ -49,16 +49,8 @@ def add_parser(sub) -> None:
 
 
 def _options(path: str):
-    from ..storage import config as plugin_config
-
     configuration = load_configuration(path)
-    if configuration.get("storage", "type") != "radicale_graph":
-        raise StartupError("[storage] type must be radicale_graph in the configuration")
-    try:
-        settings, options = plugin_config.read(
-            configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA))
-    except ValueError as exc:
-        raise StartupError(str(exc)) from None
+    settings, options = read_options(configuration)
     if not options.state_folder:
         raise StartupError("[storage] state_folder must be set: feeds are kept in "
                            "state_folder/feeds.sqlite3")

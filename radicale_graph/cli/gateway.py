@@ -32,19 +32,25 @@ def load_configuration(path: str):
         raise StartupError(f"invalid configuration {path!r}: {exc}") from None
 
 
-def check(configuration) -> None:
-    """Fail fast: the plugin options are complete, a token can be had, and each served
-    mailbox answers. Raises :class:`StartupError` (one line, never a secret)."""
-    from ..graph import AuthError, GraphClient, GraphError
+def read_options(configuration):
+    """``(GraphSettings, GatewayOptions)`` of a Radicale configuration whose storage is the
+    gateway. Raises :class:`StartupError` (one line naming the option, never a secret)."""
     from ..storage import config as plugin_config
 
     if configuration.get("storage", "type") != "radicale_graph":
         raise StartupError("[storage] type must be radicale_graph in the configuration")
     try:
-        settings, options = plugin_config.read(
-            configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA))
+        return plugin_config.read(configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA))
     except ValueError as exc:
         raise StartupError(str(exc)) from None
+
+
+def check(configuration) -> None:
+    """Fail fast: the plugin options are complete, a token can be had, and each served
+    mailbox answers. Raises :class:`StartupError` (one line, never a secret)."""
+    from ..graph import AuthError, GraphClient, GraphError
+
+    settings, options = read_options(configuration)
     if options.delegated:
         import os
 

@@ -7,12 +7,14 @@ import hashlib
 import json
 import logging
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate, parsedate_to_datetime
 
 from cachetools import LRUCache
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
+from radicale.app import report as radicale_report
 from radicale.item import filter as radicale_filter
 
 from .. import translation
@@ -329,18 +331,33 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def get_filtered(self, filters):
         """calendar-query from the cache: events whose time range overlaps the query's.
-        ``filters_matched`` is True only where the answer is exact without Radicale
-        re-checking (a single timed event under a plain time-range filter); series are
-        re-checked occurrence by occurrence by Radicale, and all-day events (floating dates,
-        whose cached range is widened) by their dates."""
+        ``filters_matched`` is True where the answer is exact without Radicale re-checking:
+        a single timed event under a plain time-range filter, or an event Radicale's own
+        filter test (``radicale.app.report.test_filter``) already judged for this ETag, view
+        and filter. Series (occurrence by occurrence) and all-day events (floating dates,
+        whose cached range is widened) are judged by that test once and remembered, so a
+        client asking for the same window again costs no re-parsing."""
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
+        try:
+            query = b"".join(ET.tostring(f) for f in filters)
+        except TypeError:
+            query = None
         for entry in self._entries():
             if tag is not None and tag != "VEVENT":
                 continue
             istart, iend = entry.time_range
             if istart >= end or iend <= start:
                 continue
-            yield self._item(entry), simple and not entry.is_series and not entry.all_day
+            exact = simple and not entry.is_series and not entry.all_day
+            if exact or query is None:
+                yield self._item(entry), exact
+                continue
+            item = self._item(entry)
+            verdict = _judged(item, self.grant.view, query, filters)
+            if verdict is None:
+                yield item, False  # Radicale re-checks and reports what it finds
+            elif verdict:
+                yield item, True
 
     def has_uid(self, uid: str) -> bool:
         self._refresh()
@@ -506,3 +523,25 @@ def _shown(entry: CachedEvent, view: str) -> tuple[str, str]:
     with _SHOWN_LOCK:
         _SHOWN[key] = shown
     return shown
+
+
+_JUDGED_LOCK = threading.Lock()
+_JUDGED: LRUCache = LRUCache(maxsize=100000)
+
+
+def _judged(item: radicale_item.Item, view: str, query: bytes, filters) -> bool | None:
+    """Radicale's own verdict (``radicale.app.report.test_filter``, every filter) on
+    ``item`` for ``query`` (the filters serialized), kept per (ETag, view, query); ``None``
+    when the test raised (Radicale then re-checks and reports the error itself)."""
+    key = (item.etag, view, query)
+    with _JUDGED_LOCK:
+        verdict = _JUDGED.get(key)
+    if verdict is not None:
+        return verdict
+    try:
+        verdict = all(radicale_report.test_filter("VCALENDAR", item, f) for f in filters)
+    except Exception:
+        return None
+    with _JUDGED_LOCK:
+        _JUDGED[key] = verdict
+    return verdict

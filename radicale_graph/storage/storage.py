@@ -213,7 +213,12 @@ class Storage(radicale_storage.BaseStorage):
                                    f"open or create (segments with {SEPARATOR!r} name "
                                    f"calendars shared with you)")
                 return ""
-            return "rw" if person or login in self.options.mailboxes else ""
+            if person or login in self.options.mailboxes:
+                return "rw"
+            errors.note_denial(f"{login}'s own mailbox is not served by the gateway "
+                               f"([storage] mailboxes): /{login}/ lists only calendars shared "
+                               f"with you, and no calendar can be created there")
+            return ""
         grant = info.grant
         if grant is not None and not grant.writable:
             errors.note_denial(grant.refusal(
@@ -437,10 +442,12 @@ class Storage(radicale_storage.BaseStorage):
             raise self.report(PermissionError(
                 f"cannot create a calendar for {components}: Graph calendars hold events "
                 f"(VEVENT) only"))
-        if not self._serves(target.mailbox):
+        if not self._serves(target.mailbox) or not (
+                delegated_user.get() or target.mailbox in self.options.mailboxes):
             raise self.report(PermissionError(
                 f"cannot create a calendar in {target.mailbox}: not a mailbox served by the "
-                f"gateway ([storage] mailboxes)"))
+                f"gateway ([storage] mailboxes); calendars shared with you are listed in "
+                f"your home, but new ones go into your own mailbox"))
         if target.calendar == DEFAULT_CALENDAR or target.calendar.startswith(".") \
                 or SEPARATOR in target.calendar:
             raise self.report(PermissionError(
