@@ -171,9 +171,10 @@ def retry_after_seconds(headers) -> float | None:
     value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
     if value is None:
         return None
-    from .graph.errors import parse_retry_after
-
-    return parse_retry_after(str(value))
+    try:  # delta-seconds, as Graph sends it (RFC 9110 section 10.2.3)
+        return max(0.0, float(str(value).strip()))
+    except ValueError:
+        return None
 
 
 # -- the CalDAV request line ---------------------------------------------------------------

@@ -8,6 +8,7 @@ Every option is explained in ``config/radicale-graph.conf``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from radicale import config as radicale_config
 
@@ -96,6 +97,22 @@ PLUGIN_CONFIG_SCHEMA = {"storage": {
 }}
 
 MODES = ("app", "delegated", "both")
+NOTIFICATION_PATH = "/.notifications"  # the gateway's webhook (radicale_graph.web.notifications)
+
+
+def check_notification_url(url: str) -> str:
+    """``[storage] notification_url`` as given, or ValueError: Graph requires https
+    (api/resources/subscription.md, notificationUrl) and the gateway serves
+    :data:`NOTIFICATION_PATH`."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "https" or not parts.netloc:
+        raise ValueError(f"[storage] notification_url must be an https URL (Graph delivers "
+                         f"change notifications over HTTPS only), got {url!r}")
+    if not parts.path.endswith(NOTIFICATION_PATH) or parts.query or parts.fragment:
+        raise ValueError(f"[storage] notification_url must end with {NOTIFICATION_PATH} (the "
+                         f"gateway's endpoint), e.g. https://caldav.example.com"
+                         f"{NOTIFICATION_PATH}; got {url!r}")
+    return url
 
 
 @dataclass(frozen=True)
@@ -198,9 +215,7 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
                              idle_after=float(get("idle_after")))
     notification_url = str(get("notification_url") or "").strip()
     if notification_url:
-        from ..web.notifications import check_url
-
-        options = replace(options, notification_url=check_url(notification_url),
+        options = replace(options, notification_url=check_notification_url(notification_url),
                           notification_renewal_margin=float(get(
                               "notification_renewal_margin")))
     return settings, options

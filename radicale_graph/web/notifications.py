@@ -19,11 +19,10 @@ from __future__ import annotations
 import json
 import logging
 from http import client
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 logger = logging.getLogger("radicale_graph.storage")
 
-PATH = "/.notifications"
 MAX_BODY = 1 << 20
 MAX_TOKEN = 4096
 
@@ -66,14 +65,3 @@ def handle(environ, manager) -> tuple[int, dict, bytes]:
     return 202, {}, b""
 
 
-def check_url(url: str) -> str:
-    """``[storage] notification_url`` as given, or ValueError: Graph requires https
-    (api/resources/subscription.md, notificationUrl) and the gateway serves ``/.notifications``."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "https" or not parts.netloc:
-        raise ValueError(f"[storage] notification_url must be an https URL (Graph delivers "
-                         f"change notifications over HTTPS only), got {url!r}")
-    if not parts.path.endswith(PATH) or parts.query or parts.fragment:
-        raise ValueError(f"[storage] notification_url must end with {PATH} (the gateway's "
-                         f"endpoint), e.g. https://caldav.example.com{PATH}; got {url!r}")
-    return url
