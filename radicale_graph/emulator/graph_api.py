@@ -44,6 +44,8 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
+from cachetools import LRUCache
+
 from . import delta, odata, render, schema, series, sharing, times
 from .delegated import CALENDAR_READ, CALENDAR_WRITE, OTHER_USERS_READ, PLACE_READ, USER_READ
 from .errors import GraphError, bad_request, not_found
@@ -134,6 +136,9 @@ class GraphApi:
         self.events_delta = events_delta
         self._tl = threading.local()  # .role: the sharee's role while serving a shared calendar
         self._group_api = None
+        # (mailbox, calendar, window) -> record id -> (seq, record, its calendarView entries);
+        # the 64 windows used last (see _calendar_view_refs).
+        self._view_refs: LRUCache = LRUCache(maxsize=64)
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -501,16 +506,27 @@ class GraphApi:
         """``(item id, record, instance or None)`` of the calendar's view over [ws, we),
         sorted by start then id, without copying any event (copy only what is returned)."""
         out = []
+        key = (box.guid, cid or box.default_calendar_id, ws, we)
         with self.store.lock:
+            # Each record's place in the view is kept per window until the record changes
+            # (its seq): a delta round re-expands only the series that changed since.
+            kept = self._view_refs.get(key) or {}
+            fresh = {}
             for rec in self.store.records(box.upn, cid):
-                if rec.data.get("type") == "seriesMaster":
-                    for inst in series.instances(rec, ws, we):
-                        out.append((inst.start, inst.id, rec, inst))
-                    continue
-                start = times.from_dtz(rec.data["start"])
-                end = times.from_dtz(rec.data["end"])
-                if start < we and (end > ws or (end == start and start >= ws)):
-                    out.append((start, rec.id, rec, None))
+                hit = kept.get(rec.id)
+                if hit is not None and hit[0] == rec.seq and hit[1] is rec:
+                    entries = hit[2]
+                elif rec.data.get("type") == "seriesMaster":
+                    entries = [(inst.start, inst.id, rec, inst)
+                               for inst in series.instances(rec, ws, we)]
+                else:
+                    start = times.from_dtz(rec.data["start"])
+                    end = times.from_dtz(rec.data["end"])
+                    entries = [(start, rec.id, rec, None)] if start < we and (
+                        end > ws or (end == start and start >= ws)) else []
+                fresh[rec.id] = (rec.seq, rec, entries)
+                out.extend(entries)
+            self._view_refs[key] = fresh
         out.sort(key=lambda x: (x[0], x[1]))
         return [x[1:] for x in out]
 
