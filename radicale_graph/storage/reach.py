@@ -68,6 +68,7 @@ class Reach:
         self._homes: TTLCache = TTLCache(maxsize=4096, ttl=options.refresh_interval)
         self._permissions: TTLCache = TTLCache(maxsize=16384, ttl=options.refresh_interval)
         self._extras: TTLCache = TTLCache(maxsize=4096, ttl=options.calendar_list_interval)
+        self._own_memo: dict[tuple, tuple] = {}  # (login, delegated) -> (listing, own calendars)
 
     def invalidate(self, login: str | None = None) -> None:
         """Forget what was listed (for ``login``, or for everyone)."""
@@ -80,8 +81,9 @@ class Reach:
         """Segment -> calendar of the home ``/<login>/``; ``person`` is the login served with
         its own delegated token ("" = app-only). Raises the Graph client's errors for the
         login's own calendars; others that fail are logged and left out."""
-        result = dict(self._own(login, person))
-        result.update(self._others(login, person, None))
+        others = self._others(login, person, None)  # delegated: lists /me/calendars afresh
+        result = dict(self._own(login, person))     # ... which this then reuses
+        result.update(others)
         return result
 
     def find(self, login: str, person: str, segment: str) -> CalendarInfo | None:
@@ -112,8 +114,16 @@ class Reach:
         else:
             listed = self.storage.app_directory.calendars(login)
         owner = person or login
-        return {segment: replace(info, grant=owner_grant(label(info.owner_name, owner)))
-                for segment, info in listed.items() if info.owner in ("", owner)}
+        # Radicale asks for rights once per item it lists: the grants are built once per
+        # listing the directory keeps (the same dict object until it lists again).
+        memo_key = (login, bool(person))
+        kept = self._own_memo.get(memo_key)
+        if kept is not None and kept[0] is listed:
+            return kept[1]
+        own = {segment: replace(info, grant=owner_grant(label(info.owner_name, owner)))
+               for segment, info in listed.items() if info.owner in ("", owner)}
+        self._own_memo[memo_key] = (listed, own)
+        return own
 
     def _others(self, login: str, person: str, owner: str | None) -> dict[str, CalendarInfo]:
         """Calendars of others in the home (all, or those of ``owner``), kept
