@@ -249,6 +249,31 @@ def test_housekeeping_moves_change_keys_without_content(emu, graph):
         assert busy._housekeeping_thread is None
 
 
+def test_a_change_between_pages_of_a_round_is_reported_by_the_next_round(graph):
+    """Pages are served as the items are when asked for (the emulator copies only what it
+    returns); a change made while a client pages through a round still reaches it with the
+    next round, as Graph's token tracks from where the round began."""
+    cid = _calendar(graph)
+    base = f"/users/{BOB}/calendars/{cid}"
+    made = [graph("POST", f"{base}/events", json=_event(f"e{n}", day=f"2027-05-{10 + n}")).json()
+            for n in range(3)]
+    paged = {"Prefer": "odata.maxpagesize=1"}
+    first = graph("GET", f"{base}/calendarView/delta", params=WINDOW, headers=paged).json()
+    assert [i["subject"] for i in first["value"]] == ["e0"]
+    last = made[2]
+    assert graph("PATCH", f"{base}/events/{last['id']}",
+                 json={"subject": "e2 renamed"}).status_code == 200
+    items, link = [], first["@odata.nextLink"]
+    while link:
+        body = graph("GET", link, headers=paged).json()
+        items += body["value"]
+        link = body.get("@odata.nextLink")
+        delta_link = body.get("@odata.deltaLink")
+    assert [i["id"] for i in items] == [made[1]["id"], last["id"]]
+    changes, _, _ = _round(graph, delta_link)
+    assert [(i["id"], i["subject"]) for i in changes] == [(last["id"], "e2 renamed")]
+
+
 # -- 6. deleted events stay readable by id ----------------------------------------------------
 
 

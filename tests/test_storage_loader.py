@@ -261,3 +261,55 @@ def test_other_graph_errors_of_a_round_are_raised():
         loader.refresh()
     assert info.value.status == 503
     assert loader.cache.hrefs() == {"single.ics", "series.ics"}
+
+
+# -- the pipelined first listing ------------------------------------------------------------
+
+
+def test_two_events_claiming_one_href_keep_the_listing_order():
+    """The series is listed first but translated last (after its read by id): it still keeps
+    the href, and the single event listed after it gets a name of its own."""
+    cal = MemoryCalendar()
+    series, _ = put(cal, "same.ics", weekly(uid="series-a"))
+    single, _ = put(cal, "same.ics", ics("single-b", NOW + dt.timedelta(days=1)))
+    loader = CalendarLoader(cal, CalendarCache(), SyncState(None), KEY, rooms=frozenset())
+    loader.refresh()
+    assert loader.cache.get("same.ics").event_id == series["id"]
+    other = loader.cache.by_event_id(single["id"])
+    assert other.href not in ("same.ics", None) and other.href.startswith("single-b-")
+    assert loader.cache.hrefs() == {"same.ics", other.href}
+
+
+def test_series_masters_are_read_twenty_per_batch_while_singles_translate():
+    cal = MemoryCalendar()
+    for n in range(45):
+        put(cal, f"s{n}.ics", weekly(uid=f"series-{n}"))
+    for n in range(30):
+        put(cal, f"e{n}.ics", ics(f"single-{n}", NOW + dt.timedelta(days=n)))
+    loader = CalendarLoader(cal, CalendarCache(), SyncState(None), KEY, rooms=frozenset())
+    cal.reset_calls()
+    loader.refresh()
+    reads = [c for c in cal.calls if c.method == "get_many"]
+    assert [len(c.args) for c in reads] == [20, 20, 5]
+    assert sum(c.requests for c in reads) == 3
+    assert len(loader.cache.hrefs()) == 75
+    assert all("RRULE:" in loader.cache.get(f"s{n}.ics").text for n in range(45))
+
+
+def test_a_translation_bug_is_raised_and_installs_nothing(monkeypatch):
+    from radicale_graph.storage import loader as loader_module
+
+    cal, loader, ids = _setup()
+    real = loader_module.translate
+
+    def broken(master, *args, **kwargs):
+        if master["id"] == ids["series"]:
+            raise RuntimeError("bug in translation")
+        return real(master, *args, **kwargs)
+
+    monkeypatch.setattr(loader_module, "translate", broken)
+    with pytest.raises(RuntimeError, match="bug in translation"):
+        loader.refresh()
+    assert not loader.cache.loaded and loader.cache.hrefs() == set()
+    epoch, revision = loader.state.revision(KEY)
+    assert revision == 0

@@ -29,7 +29,9 @@ class Round:
     scope: tuple  # (mailbox guid, kind, calendar id, window start text, window end text)
     seq: int  # store sequence number when the round began
     ids: dict = field(default_factory=dict)  # item id -> record id, present at round's end
-    pages: list = field(default_factory=list)  # remaining pages (lists of item dicts)
+    # Remaining pages: lists of ``@removed`` dicts and (record, instance) refs, rendered
+    # when served (GraphApi._delta_items).
+    pages: list = field(default_factory=list)
 
 
 class DeltaStates:
@@ -64,13 +66,13 @@ class DeltaStates:
         with self._lock:
             self._states.clear()
 
-    def page(self, items: list[dict], size: int, scope: tuple, seq: int, ids: dict,
-             ) -> tuple[list[dict], str, str]:
+    def page(self, items: list, size: int, scope: tuple, seq: int, ids: dict,
+             ) -> tuple[list, str, str]:
         """Split ``items`` into pages; returns (first page, "skiptoken"|"deltatoken", token)."""
         pages = [items[i : i + size] for i in range(0, len(items), size)] or [[]]
         return self.next(Round(scope, seq, ids, pages))
 
-    def next(self, state: Round) -> tuple[list[dict], str, str]:
+    def next(self, state: Round) -> tuple[list, str, str]:
         """The next page of ``state``; returns (page, kind of the token, token). ``state`` is not
         changed, so following the same nextLink twice gives the same page."""
         page, rest = state.pages[0], state.pages[1:]

@@ -475,16 +475,19 @@ class GraphApi:
         emulator's own cost, not Graph's)."""
         q = odata.parse(req.params, render.EVENT_PROPERTIES, "event")
         view, headers = self._view(req, q)
-        if copy is not None and (q.filter or q.orderby):
-            items, copy = [(*copy(r), r) for r in items], None
         if q.filter or q.orderby:
             role = getattr(self._tl, "role", None)
-            keyed = [(render.filter_view(sharing.redact(d, role) if role else d, e), d, e, r)
-                     for d, e, r in items]
-            if q.filter:
-                keyed = [k for k in keyed if q.filter(k[0])]
-            keyed = odata.sort(keyed, q.orderby, get=lambda k: k[0])
-            items = [(d, e, r) for _, d, e, r in keyed]
+            with self.store.lock:
+                # Records are filtered and sorted on read-only views of what they store
+                # and copied only when served (copy below).
+                source = [(r.data, r.ext, r) for r in items] if copy is not None else items
+                keyed = [(render.filter_view(sharing.redact(d, role) if role else d, e), d, e,
+                          r) for d, e, r in source]
+                if q.filter:
+                    keyed = [k for k in keyed if q.filter(k[0])]
+                keyed = odata.sort(keyed, q.orderby, get=lambda k: k[0])
+            items = ([r for *_, r in keyed] if copy is not None
+                     else [(d, e, r) for _, d, e, r in keyed])
         offset, size = self._window(req, q)
         page = items[offset : offset + size]
         if copy is not None:
@@ -559,6 +562,23 @@ class GraphApi:
 
     # -- delta --------------------------------------------------------------------------------
 
+    def _delta_items(self, page: list, view) -> list[dict]:
+        """A delta page as served: ``(record, instance)`` refs rendered now (as the asker's
+        role shows them), ``@removed`` entries as they are."""
+        out = []
+        role = getattr(self._tl, "role", None)
+        with self.store.lock:
+            for item in page:
+                if isinstance(item, dict):
+                    out.append(item)
+                    continue
+                data, ext = self.store.full(*item)
+                if role is not None:
+                    data = sharing.redact(data, role)
+                out.append({"@odata.type": "#microsoft.graph.event",
+                            **render.event(data, ext, _without_select_only(view))})
+        return out
+
     def _delta(self, req, box, cid, kind) -> Response:
         """One delta request. ``calendarView`` (v1.0; api/event-delta.md,
         concepts/delta-query-events.md): ``startDateTime``/``endDateTime`` are required on the
@@ -602,14 +622,12 @@ class GraphApi:
                 else:
                     refs = [(r.id, r, None) for r in self.store.records(box.upn, cid)]
                 seen = {item_id: r.id for item_id, r, _ in refs}  # item id -> record id
-                out = []
-                for item_id, rec, inst in refs:
-                    if previous is None or rec.seq > previous.seq or item_id not in previous.ids:
-                        data, ext = self.store.full(rec, inst)  # only what is returned
-                        if getattr(self._tl, "role", None) is not None:
-                            data = sharing.redact(data, self._tl.role)
-                        out.append({"@odata.type": "#microsoft.graph.event",
-                                    **render.event(data, ext, _without_select_only(view))})
+                # Items are rendered when their page is served (delta.DeltaStates.next): the
+                # emulator copies only what it returns. A later page shows an item as it is
+                # then; a change after the round began is reported by the next round too.
+                out = [(rec, inst) for item_id, rec, inst in refs
+                       if previous is None or rec.seq > previous.seq
+                       or item_id not in previous.ids]
                 if previous is not None:
                     gone = [i for i in previous.ids if i not in seen]
                     # Added or changed (deleted included) outside the window since the last
@@ -628,6 +646,7 @@ class GraphApi:
                                     "@removed": {"reason": "deleted"}})
             page, token_kind, token = self.deltas.page(out, max(size, 1), (*scope, *window),
                                                        seq, seen)
+        page = self._delta_items(page, view)
         body = {"@odata.context": f"{req.base}/$metadata#Collection(event)"}
         path = "/".join(quote(s, safe="@.=") for s in req.segments)
         link = f"{req.base}/{path}?${token_kind}={token}"

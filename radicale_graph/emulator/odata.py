@@ -157,6 +157,9 @@ def _resolve(item, path, scope):
     for part in rest:
         if not isinstance(value, dict):
             return None
+        if part in value:  # the documented spelling; else any case (OData names)
+            value = value.get(part)
+            continue
         match = next((k for k in value if k.lower() == part.lower()), None)
         value = value.get(match) if match else None
     return value

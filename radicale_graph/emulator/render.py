@@ -113,14 +113,38 @@ def event(data: dict, ext: dict, view: View, exceptions: list | None = None) -> 
     return out
 
 
+class _FilterView(dict):
+    """An event as ``$filter``/``$orderby`` read it, over the stored dict without copying:
+    ``start``/``end`` are converted to UTC and ``singleValueExtendedProperties`` listed only
+    when an expression reads them (the emulator's own cost, not Graph's). Read-only."""
+
+    _LAZY = ("start", "end", "singleValueExtendedProperties")
+
+    def __init__(self, data: dict, ext: dict) -> None:
+        super().__init__(data)
+        dict.__setitem__(self, "singleValueExtendedProperties", None)
+        self._ext = ext
+        self._done: set[str] = set()
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if key in self._LAZY and key not in self._done:
+            self._done.add(key)
+            if key == "singleValueExtendedProperties":
+                value = [{"id": i, "value": v} for i, v in self._ext.values()]
+            elif value:
+                value = _time(value, bool(dict.get(self, "isAllDay")), "UTC")
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
 def filter_view(data: dict, ext: dict) -> dict:
-    """An event as ``$filter`` sees it: start/end in UTC, extended properties listed."""
-    out = copy.deepcopy(data)
-    for name in ("start", "end"):
-        if out.get(name):
-            out[name] = _time(out[name], bool(out.get("isAllDay")), "UTC")
-    out["singleValueExtendedProperties"] = [{"id": i, "value": v} for i, v in ext.values()]
-    return out
+    """An event as ``$filter`` sees it: start/end in UTC, extended properties listed. A
+    read-only view over ``data`` (not a copy): build it under the store's lock."""
+    return _FilterView(data, ext)
 
 
 def calendar(data: dict, select: list | None) -> dict:

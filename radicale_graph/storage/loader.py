@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 from dataclasses import replace
@@ -54,6 +55,10 @@ RELIST_THRESHOLD = 200
 # More unexplained @removed events than this in one round: reconcile instead of checking each.
 EXPLAIN_LIMIT = 40
 SERIES_TYPES = (None, "singleInstance", "seriesMaster")
+# Series masters read by id per $batch (json-batching.md: 20 requests per batch).
+BATCH_SIZE = 20
+# Listed events waiting for the translator at most (bounds the JSON held in memory).
+TRANSLATE_QUEUE = 2000
 
 
 def translate(master: dict, exceptions: list[dict], rooms: frozenset[str],
@@ -164,7 +169,13 @@ class CalendarLoader:
 
     # -- listing -----------------------------------------------------------------------
     def _full_listing(self) -> None:
-        """Open a delta round, list every single event and master, read masters by id."""
+        """Open a delta round, list every single event and master, read masters by id.
+
+        Pipelined: a translator thread turns each event into a cache entry while this thread
+        waits on Graph for the next page or ``$batch`` (translation is CPU, the rest is
+        network), and a listed event's Graph dict is dropped once translated, so a big
+        calendar never holds every event's JSON at once. Entries keep the listing's order,
+        which decides the href of two events claiming the same one."""
         opened = threading.Event()
         round_result: dict = {}
         worker = None
@@ -173,9 +184,50 @@ class CalendarLoader:
                                       name=f"delta {self.key}", daemon=True)
             worker.start()
             opened.wait()  # the round's first page fixes where it tracks from
-        listed = list(self.events.list_masters())
-        masters = [e["id"] for e in listed if is_series_master(e)]
-        by_id = self.events.get_many(masters) if masters else {}
+        old_by_id = {e.event_id: e for e in self.cache.entries()}
+        translated: dict[str, CachedEvent | None] = {}
+        work: queue.Queue = queue.Queue(maxsize=TRANSLATE_QUEUE)
+        failure: list[BaseException] = []
+
+        def translator() -> None:
+            while (event := work.get()) is not None:
+                if failure:
+                    continue  # drain: the listing reports the first failure
+                try:
+                    old = old_by_id.get(event["id"])
+                    translated[event["id"]] = translate(
+                        event, list(event.get("exceptionOccurrences") or []), self.rooms,
+                        href=old.href if old else None, owner=self.owner)
+                except BaseException as exc:  # a bug, not bad data: raised below
+                    failure.append(exc)
+
+        thread = threading.Thread(target=translator, name=f"translate {self.key}",
+                                  daemon=True)
+        thread.start()
+        order: list[str] = []
+        ical_uids: dict[str, str] = {}
+        try:
+            masters: dict[str, dict] = {}
+            for event in self.events.list_masters():
+                order.append(event["id"])
+                if event.get("iCalUId"):
+                    ical_uids[event["id"]] = event["iCalUId"]
+                if is_series_master(event):
+                    masters[event["id"]] = event  # translated once read by id
+                else:
+                    work.put(event)
+            ids = list(masters)
+            for start in range(0, len(ids), BATCH_SIZE):
+                chunk = ids[start:start + BATCH_SIZE]
+                by_id = self.events.get_many(chunk)
+                for event_id in chunk:
+                    work.put(by_id.get(event_id) or masters.pop(event_id))
+                    masters.pop(event_id, None)
+        finally:
+            work.put(None)
+            thread.join()
+        if failure:
+            raise failure[0]
         if worker is not None:
             worker.join()
             error = round_result.get("error")
@@ -185,19 +237,15 @@ class CalendarLoader:
                 self.delta_supported = False
             elif error is not None:
                 raise error
-        old_by_id = {e.event_id: e for e in self.cache.entries()}
         entries: list[CachedEvent] = []
         taken: set[str] = set()
-        ical_uids = {e["id"]: e["iCalUId"] for e in listed if e.get("iCalUId")}
-        for event in listed:
-            if is_series_master(event):
-                event = by_id.get(event["id"]) or event
-            old = old_by_id.get(event["id"])
-            entry = translate(event, list(event.get("exceptionOccurrences") or []),
-                              self.rooms, href=old.href if old else None, taken=taken,
-                              owner=self.owner)
+        for event_id in order:
+            entry = translated.get(event_id)
             if entry is None:
                 continue
+            if entry.href in taken:
+                entry = replace(entry, href=default_href(f"{entry.uid}-{event_id}", event_id))
+            old = old_by_id.get(event_id)
             if old is not None and old.same_content(entry):
                 entry = _keep_text(entry, old)
             entries.append(entry)

@@ -9,6 +9,7 @@ creation, last use and revocation times (Unix seconds, UTC). The password is sho
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import sqlite3
@@ -87,7 +88,7 @@ class AppPasswords:
         with self._connect() as db:
             row = db.execute("SELECT upn, hash, last_used, revoked FROM app_passwords "
                              "WHERE id = ?", (key_id,)).fetchone()
-        digest = row["hash"] if row else _DUMMY_HASH
+        digest = row["hash"] if row else _dummy_hash()
         try:
             ok = self._hasher.verify(digest, password)
         except (VerificationError, InvalidHashError):
@@ -125,5 +126,9 @@ class AppPasswords:
             return cur.rowcount
 
 
-# Verified against when the id is unknown, so a wrong id costs as much as a wrong secret.
-_DUMMY_HASH = PasswordHasher().hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the id is unknown, so a wrong id costs as much as a wrong
+    secret. Made on first use, not at import: an Argon2 hash takes 64 MiB for a moment
+    (argon2-cffi's default memory cost), which a gateway without app passwords never needs."""
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
