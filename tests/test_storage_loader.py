@@ -51,7 +51,7 @@ def test_first_listing_reads_series_masters_by_id():
     # cancelledOccurrences came from the read by id (lists do not carry it).
     assert series.cancelled == {(NOW + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")}
     assert "EXDATE:" in series.text
-    assert cache.delta_link is not None and cache.is_fresh(60)
+    assert loader.tracking_link() is not None and cache.is_fresh(60)
     epoch, revision = loader.state.revision(KEY)
     assert revision == 1
     assert loader.state.changes_since(KEY, f"http://radicale-graph.invalid/ns/sync/{epoch}-0"
@@ -190,7 +190,7 @@ def test_an_expired_token_lists_again():
     cal, loader, ids = _setup()
     loader.refresh()
     token = loader.state.token(KEY)
-    old_link = loader.cache.delta_link
+    old_link = loader.tracking_link()
     cal.expire()
     cal.outlook_update(ids["single"], {"subject": "While expired"})
     cal.reset_calls()
@@ -198,7 +198,7 @@ def test_an_expired_token_lists_again():
     assert cal.methods()[0] == "view_delta_pages"  # refused with 410
     assert sorted(cal.methods()[1:]) == ["get_many", "list_masters", "view_delta_pages"]
     assert cal.requests == 1 + 3
-    assert loader.cache.delta_link not in (None, old_link)
+    assert loader.tracking_link() not in (None, old_link)
     assert "SUMMARY:While expired" in loader.cache.get("single.ics").text
     assert loader.state.changes_since(KEY, token) == ["single.ics"]
     cal.reset_calls()
@@ -313,3 +313,57 @@ def test_a_translation_bug_is_raised_and_installs_nothing(monkeypatch):
     assert not loader.cache.loaded and loader.cache.hrefs() == set()
     epoch, revision = loader.state.revision(KEY)
     assert revision == 0
+
+
+def test_the_listing_goes_before_the_rest_of_the_round_it_opened():
+    """The round's first page fixes where it tracks from; its other pages wait until the
+    listing and the reads by id are done (they share the mailbox's 4 requests), and the
+    next refresh goes on from the deltaLink that round reached."""
+    cal, loader, ids = _setup(page_size=1)
+    seen: list[str] = []
+    pages, listing, reads = cal.view_delta_pages, cal.list_masters, cal.get_many
+
+    def delta_pages(*args):
+        for n, page in enumerate(pages(*args)):
+            seen.append(f"delta page {n + 1}")
+            yield page
+
+    def list_masters():
+        seen.append("list")
+        return listing()
+
+    def get_many(event_ids):
+        seen.append("read by id")
+        return reads(event_ids)
+
+    cal.view_delta_pages, cal.list_masters, cal.get_many = delta_pages, list_masters, get_many
+    loader.refresh()
+    link = loader.tracking_link()
+    assert seen[:3] == ["delta page 1", "list", "read by id"]
+    assert seen[3:] == [f"delta page {n}" for n in range(2, 7)]
+    assert link is not None
+    cal.outlook_update(ids["single"], {"subject": "After the listing"})
+    loader.refresh()
+    assert "SUMMARY:After the listing" in loader.cache.get("single.ics").text
+
+
+def test_a_failed_listing_stops_the_round_it_opened():
+    import threading
+
+    cal, loader, _ = _setup(page_size=1)
+    seen: list[int] = []
+    pages = cal.view_delta_pages
+
+    def delta_pages(*args):
+        for n, page in enumerate(pages(*args)):
+            seen.append(n + 1)
+            yield page
+
+    cal.view_delta_pages = delta_pages
+    cal.fail("get_many", status=500)
+    with pytest.raises(GraphError):
+        loader.refresh()
+    for thread in threading.enumerate():
+        if thread.name == f"delta {KEY}":
+            thread.join(5)
+    assert seen == [1] and not loader.cache.loaded

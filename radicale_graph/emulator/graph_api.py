@@ -331,7 +331,7 @@ class GraphApi:
                 return self._create(req, box, list_cal, ctx)
             # Records, copied only when they are filtered, sorted or on the page served.
             return self._list(req, self.store.records(box.upn, list_cal), ctx_coll,
-                              copy=self.store.full)
+                              copy=True)
         if low == ["delta"]:
             self._method(req, "GET")
             if not self.events_delta:
@@ -438,17 +438,18 @@ class GraphApi:
                 for exc in sorted(rec.exceptions.values(), key=lambda e: e.original_start):
                     inst = series.find(rec, exc.original_start)
                     if inst is not None:
-                        d, e = self.store.full(rec, inst)
+                        d, e = self.store.shallow(rec, inst)
                         exceptions.append((sharing.redact(d, role) if role else d, e))
         return render.event(data, ext, view, exceptions)
 
     def _one(self, req, rec, inst, ctx_events, status=200, by_id_get=False) -> Response:
         q = odata.parse(req.params, render.EVENT_PROPERTIES, "event")
         view, headers = self._view(req, q)
-        data, ext = self.store.full(rec, inst)
         sel = f"({','.join(q.select)})" if q.select else ""
-        body = {"@odata.context": f"{ctx_events}{sel}/$entity",
-                **self._render(rec, data, ext, view, q, by_id_get)}
+        with self.store.lock:  # rendered from what is stored; render.event copies
+            data, ext = self.store.shallow(rec, inst)
+            body = {"@odata.context": f"{ctx_events}{sel}/$entity",
+                    **self._render(rec, data, ext, view, q, by_id_get)}
         return Response(status, body, headers)
 
     def _window(self, req, q) -> tuple[int, int]:
@@ -468,11 +469,11 @@ class GraphApi:
         path = "/".join(quote(s, safe="@.'()=") for s in req.segments)
         return f"{req.base}/{path}?" + urlencode(params, quote_via=quote, safe="$,()':/=")
 
-    def _list(self, req, items, context, copy=None) -> Response:
+    def _list(self, req, items, context, copy: bool = False) -> Response:
         """``items``: (data, ext, record) triples; applies $filter/$orderby/paging/$select.
-        With ``copy`` (record -> (data, ext)), ``items`` are records, copied only where a
-        ``$filter``/``$orderby`` needs every one, else just those of the page served (the
-        emulator's own cost, not Graph's)."""
+        With ``copy``, ``items`` are records: filtered and sorted on read-only views and
+        copied only when served, the page's events alone (the emulator's own cost, not
+        Graph's)."""
         q = odata.parse(req.params, render.EVENT_PROPERTIES, "event")
         view, headers = self._view(req, q)
         if q.filter or q.orderby:
@@ -480,23 +481,24 @@ class GraphApi:
             with self.store.lock:
                 # Records are filtered and sorted on read-only views of what they store
                 # and copied only when served (copy below).
-                source = [(r.data, r.ext, r) for r in items] if copy is not None else items
+                source = [(r.data, r.ext, r) for r in items] if copy else items
                 keyed = [(render.filter_view(sharing.redact(d, role) if role else d, e), d, e,
                           r) for d, e, r in source]
                 if q.filter:
                     keyed = [k for k in keyed if q.filter(k[0])]
                 keyed = odata.sort(keyed, q.orderby, get=lambda k: k[0])
-            items = ([r for *_, r in keyed] if copy is not None
+            items = ([r for *_, r in keyed] if copy
                      else [(d, e, r) for _, d, e, r in keyed])
         offset, size = self._window(req, q)
         page = items[offset : offset + size]
-        if copy is not None:
-            page = [(*copy(r), r) for r in page]
         sel = f"({','.join(q.select)})" if q.select else ""
-        body = {
-            "@odata.context": context + sel,
-            "value": [self._render(r, d, e, view, q) for d, e, r in page],
-        }
+        if copy:
+            # Records: rendered from what they store (render.event copies what it returns).
+            with self.store.lock:
+                value = [self._render(r, *self.store.shallow(r), view, q) for r in page]
+        else:
+            value = [self._render(r, d, e, view, q) for d, e, r in page]
+        body = {"@odata.context": context + sel, "value": value}
         if offset + size < len(items):
             body["@odata.nextLink"] = self._next_link(req, offset + size, size)
         if "odata.maxpagesize" in parse_prefer(req.headers.get("prefer")):
@@ -572,7 +574,7 @@ class GraphApi:
                 if isinstance(item, dict):
                     out.append(item)
                     continue
-                data, ext = self.store.full(*item)
+                data, ext = self.store.shallow(*item)  # render.event copies what it returns
                 if role is not None:
                     data = sharing.redact(data, role)
                 out.append({"@odata.type": "#microsoft.graph.event",

@@ -137,9 +137,11 @@ def find(rec, original_start: dt.datetime) -> Instance | None:
     return Instance(ids.occurrence_id(rec.id, original), original_start, start, end, exc)
 
 
-def instance_data(rec, inst: Instance) -> dict:
-    """The full stored-form event dict of an occurrence or exception of ``rec``."""
-    data = copy.deepcopy(rec.data)
+def instance_data(rec, inst: Instance, copy_values: bool = True) -> dict:
+    """The full stored-form event dict of an occurrence or exception of ``rec``. Without
+    ``copy_values`` the dict shares the master's and the exception's values: read-only,
+    for rendering under the store's lock."""
+    data = copy.deepcopy(rec.data) if copy_values else dict(rec.data)
     tz = series_zone(rec.data)
     original_local = inst.original_start.astimezone(tz)
     _, wall, _ = _shape(rec.data)
@@ -155,7 +157,8 @@ def instance_data(rec, inst: Instance) -> dict:
     })
     data.pop("transactionId", None)
     if inst.exception is not None:
-        data.update(copy.deepcopy(inst.exception.overrides))
+        data.update(copy.deepcopy(inst.exception.overrides) if copy_values
+                    else inst.exception.overrides)
         # Instances carry the master's changeKey, exceptions included (the instances example
         # of api/event-list-instances.md shows one etag for all); writing an exception writes
         # the master item, so its changeKey still changes.

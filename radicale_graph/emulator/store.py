@@ -309,6 +309,19 @@ class Store(SharingStore):
                 raise not_found()
             return rec, inst
 
+    def shallow(self, rec: EventRecord, inst=None) -> tuple[dict, dict]:
+        """:meth:`full` without copying the stored values: read-only, used while the
+        caller holds :attr:`lock` (render.event copies what it returns)."""
+        if inst is not None:
+            ext = rec.ext
+            if inst.exception is not None and inst.exception.ext:
+                ext = {**rec.ext, **inst.exception.ext}
+            return series.instance_data(rec, inst, copy_values=False), ext
+        data = dict(rec.data)
+        if data.get("type") == "seriesMaster":
+            data["cancelledOccurrences"] = series.cancelled_strings(rec)
+        return data, rec.ext
+
     def full(self, rec: EventRecord, inst=None) -> tuple[dict, dict]:
         """(full stored-form event dict, extended properties) of a record or one instance."""
         with self.lock:

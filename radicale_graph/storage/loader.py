@@ -105,6 +105,9 @@ class CalendarLoader:
         self._listed_at = 0.0       # monotonic time of the last listing or reconciliation
         self._window_opened = 0.0   # monotonic time the delta round's window was opened
         self._lock = threading.Lock()
+        # The delta round a listing opened, still following its pages in the background:
+        # (thread, its result dict); taken up by the next refresh (_finish_round).
+        self._pending_round: tuple[threading.Thread, dict] | None = None
         # Occurrence or exception id -> its series master (learnt from delta items).
         self._series_of: dict[str, str] = {}
         # Event id -> iCalUId, to ask the calendar whether it still holds an event.
@@ -114,6 +117,8 @@ class CalendarLoader:
     def refresh(self) -> None:
         """Bring the cache up to date now."""
         started = time.monotonic()
+        if self._pending_round is not None:
+            self._finish_round()
         if not self.cache.loaded or (self.delta_supported and (
                 self.cache.delta_link is None
                 or started - self._window_opened > WINDOW_REOPEN)):
@@ -176,14 +181,20 @@ class CalendarLoader:
         network), and a listed event's Graph dict is dropped once translated, so a big
         calendar never holds every event's JSON at once. Entries keep the listing's order,
         which decides the href of two events claiming the same one."""
-        opened = threading.Event()
+        if self._pending_round is not None:
+            self._finish_round(raise_errors=False)  # a listing replaces it anyway
+        opened, listed = threading.Event(), threading.Event()
         round_result: dict = {}
         worker = None
         if self.delta_supported:
-            worker = threading.Thread(target=self._open_round, args=(opened, round_result),
+            worker = threading.Thread(target=self._open_round,
+                                      args=(opened, listed, round_result),
                                       name=f"delta {self.key}", daemon=True)
             worker.start()
             opened.wait()  # the round's first page fixes where it tracks from
+            if "error" in round_result:
+                worker.join()
+                self._round_refused(round_result["error"])
         old_by_id = {e.event_id: e for e in self.cache.entries()}
         translated: dict[str, CachedEvent | None] = {}
         work: queue.Queue = queue.Queue(maxsize=TRANSLATE_QUEUE)
@@ -206,6 +217,7 @@ class CalendarLoader:
         thread.start()
         order: list[str] = []
         ical_uids: dict[str, str] = {}
+        done = False
         try:
             masters: dict[str, dict] = {}
             for event in self.events.list_masters():
@@ -223,20 +235,15 @@ class CalendarLoader:
                 for event_id in chunk:
                     work.put(by_id.get(event_id) or masters.pop(event_id))
                     masters.pop(event_id, None)
+            done = True
         finally:
             work.put(None)
             thread.join()
+            if not done or failure:
+                round_result["abandoned"] = True  # nothing to track: the round stops
+            listed.set()  # the round's other pages follow now, after the listing
         if failure:
             raise failure[0]
-        if worker is not None:
-            worker.join()
-            error = round_result.get("error")
-            if isinstance(error, GraphError) and error.status in (400, 404, 405, 501):
-                logger.info("Graph refused calendarView/delta for %s (%s): reconciling by "
-                            "listing every %.0f s", self.key, error, self.full_listing_interval)
-                self.delta_supported = False
-            elif error is not None:
-                raise error
         entries: list[CachedEvent] = []
         taken: set[str] = set()
         for event_id in order:
@@ -251,26 +258,72 @@ class CalendarLoader:
             entries.append(entry)
             taken.add(entry.href)
         self.cache.replace_all(entries)
-        self.cache.delta_link = round_result.get("link")
+        self.cache.delta_link = None
         now = time.monotonic()
         self._listed_at = now
-        if self.delta_supported:
+        if worker is not None and self.delta_supported:
             self._window_opened = now
+            self._pending_round = (worker, round_result)
         with self._lock:
-            self._series_of = round_result.get("series_of") or {}
+            self._series_of = {}
             self._ical_uids = ical_uids
         self.state.record(self.key, {e.href: e.etag for e in entries}, complete=True)
 
-    def _open_round(self, opened: threading.Event, result: dict) -> None:
+    def tracking_link(self) -> str | None:
+        """The deltaLink the next round starts from (``None`` before the first listing, or
+        when Graph refuses delta), waiting for the round the last listing opened to reach
+        it. Raises what that round failed with. The caller holds the listing lock."""
+        if self._pending_round is not None:
+            self._finish_round()
+        return self.cache.delta_link
+
+    def _finish_round(self, raise_errors: bool = True) -> None:
+        """Take up the delta round the last listing opened: wait for its last page, keep its
+        deltaLink and what it learnt of series. A refusal of delta turns to reconciliations;
+        another failure leaves no deltaLink (the next refresh lists again) and is raised."""
+        worker, result = self._pending_round
+        worker.join()
+        self._pending_round = None
+        error = result.get("error")
+        if error is not None:
+            try:
+                self._round_refused(error)
+            except Exception:
+                if raise_errors:
+                    raise
+            return
+        self.cache.delta_link = result.get("link")
+        with self._lock:
+            self._series_of = {**(result.get("series_of") or {}), **self._series_of}
+
+    def _round_refused(self, error: BaseException) -> None:
+        """A delta round failed: Graph refusing ``calendarView/delta`` for this calendar
+        (400/404/405/501) makes reconciliations keep it current; anything else is raised."""
+        if isinstance(error, GraphError) and error.status in (400, 404, 405, 501):
+            logger.info("Graph refused calendarView/delta for %s (%s): reconciling by "
+                        "listing every %.0f s", self.key, error, self.full_listing_interval)
+            self.delta_supported = False
+            return
+        raise error
+
+    def _open_round(self, opened: threading.Event, listed: threading.Event,
+                    result: dict) -> None:
         """Run a new delta round to its end (in a thread): its deltaLink and which series
-        each occurrence belongs to go into ``result`` (``error`` if Graph refused)."""
+        each occurrence belongs to go into ``result`` (``error`` if Graph refused). After
+        the first page, which fixes where the round tracks from, it waits for ``listed``: the
+        listing and the reads of series masters go first (they share the mailbox's 4
+        concurrent requests), the rest of the round follows in the background."""
         try:
             now = dt.datetime.now(dt.UTC)
             series_of: dict[str, str] = {}
             link = None
             for page in self.events.view_delta_pages(now - self.delta_window,
                                                      now + self.delta_window, None):
-                opened.set()
+                if not opened.is_set():
+                    opened.set()
+                    listed.wait()
+                    if result.get("abandoned"):
+                        return
                 for item in page.get("value") or []:
                     if item.get("seriesMasterId") and item.get("id"):
                         series_of[item["id"]] = item["seriesMasterId"]
