@@ -28,6 +28,13 @@ cache fresh, so a warm row costs no Graph request unless the interval ran out du
 "after one change" warm row runs on a gateway with ``refresh_interval = --change-refresh`` and
 waits that long after each change, so each measured sync runs one delta round.
 
+The cold open (PROPFIND depth 1, then calendar-multiget of every resource) is compared with
+two floors: the listing pages alone (ceil(size / 1,000) x latency), and those plus the
+``$batch`` reads of the series masters by id that Graph v1.0 needs for their exceptions and
+cancellations (20 per batch, one batch at a time: each holds the mailbox's 4 concurrent
+requests); the same requests are then sent again to the warm servers, which gives the part
+that is the servers' own CalDAV work.
+
 "Graph req" counts Graph HTTP round trips in the emulator's request log during the measured
 request(s), per request (items inside a $batch are not round trips); "emu ms" is the time the
 emulator itself spent computing those answers beyond the injected latency (a real Graph's

@@ -367,3 +367,26 @@ def test_a_failed_listing_stops_the_round_it_opened():
         if thread.name == f"delta {KEY}":
             thread.join(5)
     assert seen == [1] and not loader.cache.loaded
+
+
+def test_settle_waits_for_the_rest_of_the_round_without_a_lock():
+    import threading
+
+    cal, loader, _ = _setup(page_size=1)
+    release = threading.Event()
+    pages = cal.view_delta_pages
+
+    def slow_pages(*args):
+        for n, page in enumerate(pages(*args)):
+            if n == 1:
+                release.wait(5)  # the round's second page is slow to come
+            yield page
+
+    cal.view_delta_pages = slow_pages
+    loader.refresh()  # answers once listed: the round's later pages are still on the way
+    assert loader.cache.loaded and loader.cache.delta_link is None
+    loader.settle(timeout=0.2)
+    assert loader.cache.delta_link is None  # not there yet
+    release.set()
+    loader.settle()
+    assert loader.tracking_link() is not None

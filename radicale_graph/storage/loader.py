@@ -269,6 +269,14 @@ class CalendarLoader:
             self._ical_uids = ical_uids
         self.state.record(self.key, {e.href: e.etag for e in entries}, complete=True)
 
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait, holding no lock, until the delta round the last listing opened has reached
+        its deltaLink (no wait when none is pending), so a background refresh does not hold
+        the listing lock, which writes need, while that round's last pages arrive."""
+        pending = self._pending_round
+        if pending is not None:
+            pending[0].join(timeout)
+
     def tracking_link(self) -> str | None:
         """The deltaLink the next round starts from (``None`` before the first listing, or
         when Graph refuses delta), waiting for the round the last listing opened to reach

@@ -269,6 +269,7 @@ class Storage(radicale_storage.BaseStorage):
         soon = self.options.refresh_interval * LEAD
 
         def refresh(hinted: bool) -> None:
+            loader.settle()  # a round a listing opened ends first, outside the lock
             with self.listing_lock(key):
                 age = cache.age()
                 if not hinted and age is not None and age < soon / 2:
