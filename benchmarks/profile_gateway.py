@@ -43,11 +43,17 @@ class Profiles:
         self.stats: pstats.Stats | None = None
 
     def wrap(self, function):
+        active = threading.local()
+
         def profiled(*args, **kwargs):
+            if getattr(active, "on", False):  # nested (a $batch item): the outer call counts
+                return function(*args, **kwargs)
+            active.on = True
             profile = cProfile.Profile()
             try:
                 return profile.runcall(function, *args, **kwargs)
             finally:
+                active.on = False
                 with self.lock:
                     if self.stats is None:
                         self.stats = pstats.Stats(profile)
@@ -80,13 +86,21 @@ class Samples:
         from pyinstrument import Profiler
         from pyinstrument.session import Session
 
+        active = threading.local()
+
         def profiled(*args, **kwargs):
+            # One profiler per thread: a nested call (the emulator serving a $batch item) is
+            # sampled by the outer one.
+            if getattr(active, "on", False):
+                return function(*args, **kwargs)
+            active.on = True
             profiler = Profiler(interval=0.001)
             profiler.start()
             try:
                 return function(*args, **kwargs)
             finally:
                 session = profiler.stop()
+                active.on = False
                 with self.lock:
                     self.session = (session if self.session is None
                                     else Session.combine(self.session, session))
