@@ -320,8 +320,8 @@ class SizeBench:
         self.cold_open.update(warm_gateway_ms=warm_g, warm_radicale_ms=warm_r,
                               series=self.series, by_id_batches=batches,
                               floor_with_reads_by_id_ms=(pages + batches)
-                              * self.args.latency * 1000)
-        self.cold_open.update(size=self.size, gateway_ms=g_total, radicale_ms=r_total,
+                              * self.args.latency * 1000,
+                              size=self.size, gateway_ms=g_total, radicale_ms=r_total,
                               graph_requests=calls, token_requests=tokens,
                               emulator_ms=emu_ms, pages=pages, floor_ms=floor,
                               ratio_to_floor=g_total / floor if floor else None,

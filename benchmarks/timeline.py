@@ -5,9 +5,9 @@
 The demo generator fills Alice's calendar in an emulator in this process (as ``run.py``
 does), a gateway starts in its own process through this file in child mode, with the Graph
 client's ``_send`` and the loader's ``translate`` timed, and one PROPFIND depth 1 of the
-calendar is sent. When the gateway stops it writes each call's (thread, operation, start,
-end) in milliseconds from its first Graph call; this prints one line per phase: calls, first
-start, last end and busy time (the sum of the calls' durations), e.g.::
+calendar is sent. When the gateway stops it writes each call's (phase: thread and
+operation, start, end) in milliseconds from its first Graph call; this prints one line per
+phase: calls, first start, last end and busy time (the sum of the calls' durations), e.g.::
 
     delta ...:track changes   n=    3 first=  1014 last= 22084 busy=  2808 ms
     Thread:list events        n=   10 first=  2446 last=  6676 busy=  4203 ms
@@ -40,7 +40,7 @@ def child(config: str, out: str) -> int:
     from radicale_graph.graph import client
     from radicale_graph.storage import loader
 
-    calls: list[tuple[str, str, float, float]] = []
+    calls: list[tuple[str, float, float]] = []
     origin: list[float] = []
 
     def timed(function, label):
@@ -53,7 +53,7 @@ def child(config: str, out: str) -> int:
             finally:
                 name = label or (threading.current_thread().name.split("-")[0] + ":"
                                  + str(kwargs.get("operation", "?")))
-                calls.append((name, "", (started - origin[0]) * 1000,
+                calls.append((name, (started - origin[0]) * 1000,
                               (time.monotonic() - origin[0]) * 1000))
         return wrapper
 
@@ -69,7 +69,7 @@ def child(config: str, out: str) -> int:
 def phases(calls: list) -> list[str]:
     """One line per phase (thread and operation): calls, first start, last end, busy ms."""
     by_phase: dict[str, list[float]] = defaultdict(lambda: [0, float("inf"), 0.0, 0.0])
-    for name, _, start, end in calls:
+    for name, start, end in calls:
         phase = by_phase[name]
         phase[0] += 1
         phase[1] = min(phase[1], start)

@@ -40,7 +40,7 @@ from .storage.rights import ExchangeRights
 from .storage.storage import Storage, login_kind
 from .storage.writer import PartialWrite
 from .translation import UnsupportedObject
-from .web import guard, outbox
+from .web import answer, guard, outbox
 from .web.app_passwords import AppPasswords
 from .web.feeds import FeedServer
 from .web.notifications import serve as serve_notifications
@@ -148,10 +148,7 @@ class GatewayApplication(radicale.Application):
         else:
             status, headers, body = self._feeds.handle(environ)
         logger.debug("%s /.feeds/...: %d", environ.get("REQUEST_METHOD"), status)
-        # A 304 states the 200's length (RFC 9110 section 8.6) and sends no body.
-        headers = {"Content-Length": str(len(body)), **headers}
-        return (f"{status} {client.responses.get(status, 'Error')}", list(headers.items()),
-                [body])
+        return answer(status, headers, body)  # a 304 keeps the 200's Content-Length
 
     def do_PROPFIND(self, environ, base_prefix, path, user, *args):
         """Radicale's PROPFIND plus the login principal's RFC 6638 properties
@@ -180,9 +177,7 @@ class GatewayApplication(radicale.Application):
             if pages is not None:
                 status, headers, body = pages.handle(environ)
                 logger.info("%s %s: %d", environ.get("REQUEST_METHOD"), path, status)
-                headers = dict(headers, **{"Content-Length": str(len(body))})
-                return (f"{status} {client.responses.get(status, 'Error')}",
-                        list(headers.items()), [body])
+                return answer(status, headers, body)
         if path == "/.feeds" or path.startswith("/.feeds/"):
             return self._serve_feed(environ)
         errors.reset()

@@ -192,6 +192,15 @@ def login_of(environ) -> str:
     return login if login and login.isprintable() else "-"
 
 
+def loggable_path(path: str) -> str:
+    """A request path as log lines show it: a feed's secret token (``/.feeds/<token>.ics``,
+    :mod:`radicale_graph.web.feeds`) is left out, anything unprintable is ``repr``'d."""
+    path = path or "/"
+    if path.startswith("/.feeds/"):
+        return "/.feeds/..."
+    return path if path.isprintable() else repr(path)
+
+
 def handle(environ, start_response, call, metrics: metrics_module.GatewayMetrics | None):
     """Run the WSGI ``call(environ, start_response)`` as one CalDAV request: with ``metrics``
     current and its Graph requests counted; then the info line and the metrics. Returns the
@@ -213,8 +222,7 @@ def handle(environ, start_response, call, metrics: metrics_module.GatewayMetrics
     if metrics is not None:
         metrics.observe_caldav(method, status, seconds)
     if log.isEnabledFor(logging.INFO):
-        path = environ.get("PATH_INFO", "") or "/"
         log.info("%s %s %s -> %s in %.0f ms, %d Graph request%s", login_of(environ), method,
-                 path if path.isprintable() else repr(path), status, seconds * 1000,
+                 loggable_path(environ.get("PATH_INFO", "")), status, seconds * 1000,
                  counter[0], "" if counter[0] == 1 else "s")
     return answers

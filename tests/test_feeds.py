@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import math
 import sqlite3
 import threading
@@ -179,6 +180,22 @@ def test_if_none_match_304_and_head(feed_env):
     assert head.status_code == 200 and head.content == b""
     assert head.headers["ETag"] == etag
     assert int(head.headers["Content-Length"]) == len(first.content)
+
+
+def test_the_token_reaches_no_log_line(feed_env, caplog):
+    """The feed token is the feed's only secret: neither the request line nor a refusal by
+    the hostile-input guard (malformed Basic credentials) logs it."""
+    gw, emu, config = feed_env
+    url = create(config, f"{ALICE}/calendar")
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    caplog.set_level(logging.DEBUG)
+    assert requests.get(url, timeout=30).status_code == 200
+    refused = requests.get(url, headers={"Authorization": "Basic !!!"}, timeout=30)
+    assert refused.status_code in (400, 401)
+    # The gateway's and Radicale's loggers (the test's own HTTP client, urllib3, logs URLs).
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("radicale")]
+    assert any("/.feeds/" in line for line in lines)
+    assert not [line for line in lines if token in line]
 
 
 def test_etag_follows_content(feed_env):

@@ -125,16 +125,11 @@ class Checker:
 
     def run(self, path: str) -> int:
         from ..graph import GraphClient
-        from ..storage import config as plugin_config
-        from .gateway import StartupError, load_configuration
+        from .gateway import StartupError, load_configuration, read_options
 
         try:
-            configuration = load_configuration(path)
-            if configuration.get("storage", "type") != "radicale_graph":
-                raise StartupError("[storage] type must be radicale_graph")
-            settings, options = plugin_config.read(
-                configuration.copy(plugin_config.PLUGIN_CONFIG_SCHEMA))
-        except (StartupError, ValueError) as exc:
+            settings, options = read_options(load_configuration(path))
+        except StartupError as exc:
             self.add("FAIL", "config", str(exc))
             return self.summary()
         served = f"{len(options.mailboxes) - len(options.rooms)} mailboxes, " \
@@ -157,7 +152,7 @@ class Checker:
         if options.delegated:
             self.check_redirect_uri(settings, options)
             self.check_delegated_scopes(options)
-        if getattr(options, "notification_url", ""):
+        if options.notification_url:
             self.check_notifications(options.notification_url, settings)
         return self.summary()
 

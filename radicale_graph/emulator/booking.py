@@ -36,10 +36,13 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+import logging
 import threading
 import time
 
-from . import ids, series, times
+from . import ids, normalize, series, times
+
+logger = logging.getLogger("radicale_graph.emulator")
 
 FAR = dt.timedelta(days=12000)
 
@@ -160,7 +163,7 @@ class Attendant:
                 try:
                     self._process(*key)
                 except Exception:  # noqa: BLE001 - the attendant never takes the server down
-                    pass
+                    logger.exception("emulator: a room's booking request could not be decided")
 
     def run_pending(self) -> int:
         """Decide every queued request now (whatever its delay); returns how many."""
@@ -232,7 +235,8 @@ class Attendant:
             self._refresh_copy(org, rec, room, policy)
         else:
             self._remove_copy(room, data["iCalUId"])
-        return self._set_status(data, room, response, stamp) or True
+        self._set_status(data, room, response, stamp)
+        return True
 
     def _acceptable(self, rec, room, policy: CalendarProcessing, declined: set) -> bool:
         """Free = accept, busy = decline. ``declined`` receives the series.key()s of the
@@ -335,12 +339,9 @@ class Attendant:
         else:
             current = {k: found.data.get(k) for k in body}
             wanted = copy.deepcopy(found.data)
-            from . import normalize
-
             normalize.apply(wanted, body)
             if {k: wanted.get(k) for k in body} != current:
-                self.store.update(room.upn, found.id, body)
-                found = self._find_copy(room, data["iCalUId"])
+                self.store.update(room.upn, found.id, body)  # in place: found stays current
             if found.data.get("responseStatus", {}).get("response") != status["response"]:
                 found.data["responseStatus"] = status
                 self.store._touch(room, found.data)

@@ -577,8 +577,9 @@ class Delegated:
         return answer
 
     def issue_delegated(self, client_id: str, user: User, scp: str, lifetime: int) -> str:
-        """A signed delegated access token for Graph (v1.0 claims, ``scp``, no ``roles``)."""
-        now = int(time.time())
+        """A signed delegated access token for Graph (v1.0 claims, ``scp``, no ``roles``),
+        stamped with the tenant's clock (``Identity.now``), which ``check`` reads too."""
+        now = int(self.now())
         issuer = f"https://sts.windows.net/{self.tenant_id}/"
         claims = {
             "aud": "https://graph.microsoft.com", "iss": issuer, "iat": now, "nbf": now,
@@ -596,8 +597,9 @@ class Delegated:
 
     def issue_id_token(self, base: str, client_id: str, user: User, nonce: str | None,
                        auth_time: float | None = None) -> str:
-        """A v2.0 ID token for ``client_id`` (id-tokens.md claims; ``nonce`` echoed)."""
-        now = int(time.time())
+        """A v2.0 ID token for ``client_id`` (id-tokens.md claims; ``nonce`` echoed), on the
+        tenant's clock."""
+        now = int(self.now())
         claims = {
             "aud": client_id, "iss": f"{base}/{self.tenant_id}/v2.0", "iat": now, "nbf": now,
             "exp": now + 3600, "name": user.name, "oid": user.oid,

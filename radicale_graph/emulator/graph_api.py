@@ -242,8 +242,10 @@ class GraphApi:
             # the mailbox (Identity.App.calendar_access); getSchedule is a read.
             low = [s.lower() for s in seg[2:]]
             write = req.method not in ("GET", "HEAD") and low[-1:] != ["getschedule"]
-            refused = ("policy" if not app.may_access(box.upn) else None) \
-                if low == ["memberof"] else app.calendar_access(box.upn, write)
+            if low == ["memberof"]:
+                refused = None if app.may_access(box.upn) else "policy"
+            else:
+                refused = app.calendar_access(box.upn, write)
             if refused == "policy":
                 raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
             if refused:
@@ -481,7 +483,7 @@ class GraphApi:
             with self.store.lock:
                 # Records are filtered and sorted on read-only views of what they store
                 # and copied only when served (copy below).
-                source = [(r.data, r.ext, r) for r in items] if copy else items
+                source = [(*self.store.shallow(r), r) for r in items] if copy else items
                 keyed = [(render.filter_view(sharing.redact(d, role) if role else d, e), d, e,
                           r) for d, e, r in source]
                 if q.filter:
@@ -747,29 +749,31 @@ class GraphApi:
                 role = self.store.role_of(box.upn, None, caller) or "freeBusyRead"
             view_slots = [0] * slots
             items = []
-            for data, _ext, _rec in self._calendar_view_items(box, box.default_calendar_id,
-                                                              ws, we):
-                status = data.get("showAs") or "busy"
-                if status == "free" or data.get("isCancelled"):
-                    continue
-                start, end = times.from_dtz(data["start"]), times.from_dtz(data["end"])
-                item = {"status": status, "start": times.to_dtz(start, view.tz),
-                        "end": times.to_dtz(end, view.tz)}
-                private = data.get("sensitivity") == "private"
-                if role == "owner" or role in sharing.EVENT_ROLES:
-                    details = not private or role in ("owner", "delegateWithPrivateEventAccess")
-                    item = {"isPrivate": private, **item}
-                    if details:
-                        item = {"isPrivate": private, "status": status,
-                                "subject": data.get("subject", ""),
-                                "location": (data.get("location") or {}).get("displayName", ""),
-                                "start": item["start"], "end": item["end"]}
-                items.append(item)
-                for i in range(slots):
-                    lo = ws + dt.timedelta(minutes=interval * i)
-                    hi = lo + dt.timedelta(minutes=interval)
-                    if start < hi and end > lo:
-                        view_slots[i] = max(view_slots[i], digits.get(status.lower(), 2))
+            with self.store.lock:  # read-only views of what is stored; items copy values
+                views = [self.store.shallow(rec, inst)[0] for _, rec, inst in
+                         self._calendar_view_refs(box, box.default_calendar_id, ws, we)]
+                for data in views:
+                    status = data.get("showAs") or "busy"
+                    if status == "free" or data.get("isCancelled"):
+                        continue
+                    start, end = times.from_dtz(data["start"]), times.from_dtz(data["end"])
+                    item = {"status": status, "start": times.to_dtz(start, view.tz),
+                            "end": times.to_dtz(end, view.tz)}
+                    private = data.get("sensitivity") == "private"
+                    if role == "owner" or role in sharing.EVENT_ROLES:
+                        details = not private or role in ("owner", "delegateWithPrivateEventAccess")
+                        item = {"isPrivate": private, **item}
+                        if details:
+                            item = {"isPrivate": private, "status": status,
+                                    "subject": data.get("subject", ""),
+                                    "location": (data.get("location") or {}).get("displayName", ""),
+                                    "start": item["start"], "end": item["end"]}
+                    items.append(item)
+                    for i in range(slots):
+                        lo = ws + dt.timedelta(minutes=interval * i)
+                        hi = lo + dt.timedelta(minutes=interval)
+                        if start < hi and end > lo:
+                            view_slots[i] = max(view_slots[i], digits.get(status.lower(), 2))
             out.append({"scheduleId": address,
                         "availabilityView": "".join(str(d) for d in view_slots),
                         "scheduleItems": items,

@@ -36,6 +36,7 @@ import collections
 import datetime as dt
 import http.client
 import json
+import logging
 import re
 import ssl
 import threading
@@ -46,6 +47,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from .errors import GraphError, bad_request
+
+logger = logging.getLogger("radicale_graph.emulator")
 
 #: api/resources/subscription.md, "Maximum length of subscription per resource type": Outlook
 #: event, 10,080 minutes (under 7 days).
@@ -451,7 +454,7 @@ class Subscriptions:
                 self._expire()
                 self._send_due()
             except Exception:  # noqa: BLE001 - the thread must survive a bad record
-                pass
+                logger.exception("emulator: change notifications failed this turn")
 
     def _expire(self) -> None:
         now = self.now()

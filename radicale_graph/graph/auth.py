@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
+from ..metrics import count_token
 from .errors import AuthError
 from .settings import GraphSettings
 
@@ -142,9 +143,7 @@ class TokenProvider:
                 raise self._exception_error(exc) from None
         if not isinstance(result, dict) or "access_token" not in result:
             raise self._result_error(result if isinstance(result, dict) else {})
-        from ..metrics import count_token  # counted when not from msal's cache
-
-        count_token(result, "app")  # client credentials
+        count_token(result, "app")  # client credentials; counted when not from msal's cache
         return result["access_token"]
 
     def invalidate(self) -> None:

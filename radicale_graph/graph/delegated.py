@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import msal
 from cryptography.fernet import Fernet, InvalidToken
 
+from ..metrics import count_token
 from .auth import TokenProvider
 from .errors import AuthError, SignInRequired
 from .settings import GraphSettings
@@ -249,9 +250,7 @@ class DelegatedTokens:
             finally:
                 self.cache.save()
         if result and "access_token" in result:
-            from ..metrics import count_token  # counted when the refresh token was redeemed
-
-            count_token(result, "delegated")
+            count_token(result, "delegated")  # the refresh token was redeemed
             return result["access_token"]
         error = (result or {}).get("error") or "no refresh token"
         codes = (result or {}).get("error_codes") or []

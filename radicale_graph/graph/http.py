@@ -97,17 +97,16 @@ class GraphRetry(Retry):
         wait = new.planned_wait(response)
         path = request_log.template(urlsplit(url or "").path)
         status = getattr(response, "status", None)
-        if new.waited + wait <= self.max_wait:  # retried: this exchange is reported here
-            request_log.graph_exchange(status or type(error).__name__,
-                                       getattr(response, "headers", None),
-                                       getattr(response, "headers", {}).get("request-id"),
-                                       method=method, url=url, retried=True)
         if new.waited + wait > self.max_wait:
             log.info("Graph %s %s: not retrying (%s); waiting %.1f s would exceed the retry "
                      "budget of %.0f s (%.1f s already waited)", method, path,
                      status or type(error).__name__, wait, self.max_wait, new.waited)
             raise MaxRetryError(_pool, url, error or ResponseError(
                 f"retry wait budget of {self.max_wait:g} s exhausted"))
+        headers = getattr(response, "headers", None)  # retried: the exchange is reported here
+        request_log.graph_exchange(status or type(error).__name__, headers,
+                                   (headers or {}).get("request-id"), method=method, url=url,
+                                   retried=True)
         new.waited += wait
         log.info("Graph %s %s: %s, retry %d in %.1f s", method, path,
                  status or type(error).__name__, len(new.history), wait)

@@ -19,6 +19,7 @@ from radicale.item import filter as radicale_filter
 
 from .. import translation
 from ..graph import NotFound, PreconditionFailed
+from ..metrics import count_cache
 from ..translation import UnsupportedObject
 from . import colors, conditions, redaction, writer
 from .access import owner_grant
@@ -234,8 +235,6 @@ class CalendarCollection(radicale_storage.BaseCollection):
         ``refresh_interval`` old)."""
         max_age = self._storage.options.refresh_interval
         watched = self._storage.watch(self._loader)
-        from ..metrics import count_cache  # hits and misses (Prometheus, off by default)
-
         if self._cache.is_fresh(max_age):
             count_cache(hit=True)
             return

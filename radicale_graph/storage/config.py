@@ -7,7 +7,7 @@ Every option is explained in ``config/radicale-graph.conf``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from radicale import config as radicale_config
@@ -197,6 +197,10 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
         from ..metrics import parse_address
 
         parse_address(metrics_address)  # ValueError naming the option
+    notification_url = str(get("notification_url") or "").strip()
+    notifications = {} if not notification_url else {
+        "notification_url": check_notification_url(notification_url),
+        "notification_renewal_margin": float(get("notification_renewal_margin"))}
     rooms = _list(get("rooms"))
     users = _list(get("mailboxes"))
     options = GatewayOptions(mailboxes=tuple(dict.fromkeys(users + rooms)),
@@ -212,10 +216,5 @@ def read(configuration) -> tuple[GraphSettings, GatewayOptions]:
                                  ",", " ").split()),
                              token_cache_key=key, metrics_address=metrics_address,
                              background_refresh=bool(get("background_refresh")),
-                             idle_after=float(get("idle_after")))
-    notification_url = str(get("notification_url") or "").strip()
-    if notification_url:
-        options = replace(options, notification_url=check_notification_url(notification_url),
-                          notification_renewal_margin=float(get(
-                              "notification_renewal_margin")))
+                             idle_after=float(get("idle_after")), **notifications)
     return settings, options

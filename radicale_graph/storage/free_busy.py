@@ -97,37 +97,11 @@ def fetch_schedule(client, user_path: str, mailbox: str, address: str,
     GraphError, whose message names ``address`` and Graph's error message; GraphError
     ``InvalidResponse`` when the body has no entry for ``address``.
     """
-    start, end = _utc(start, "start"), _utc(end, "end")
-    operation = "read free/busy"
-    path = f"{user_path.rstrip('/')}/calendar/getSchedule"
-    found: dict[tuple, dict] = {}
-    low = start
-    while low < end:
-        high = min(low + MAX_REQUEST_SPAN, end)
-        body = {"schedules": [address], "startTime": _graph_time(low),
-                "endTime": _graph_time(high), "availabilityViewInterval": VIEW_INTERVAL}
-        resp = client.request("POST", path, mailbox=mailbox, operation=operation, json=body,
-                              headers={"Prefer": PREFER_UTC})
-        entries = (resp.body or {}).get("value")
-        entry = next((e for e in entries or [] if isinstance(e, dict) and
-                      str(e.get("scheduleId", "")).lower() == address.lower()), None)
-        if entry is None and isinstance(entries, list) and len(entries) == 1 \
-                and isinstance(entries[0], dict):
-            entry = entries[0]
-        if entry is None:
-            raise GraphError(resp.status, "InvalidResponse",
-                             f"getSchedule answered no schedule for {address}", mailbox,
-                             operation, (resp.headers or {}).get("request-id"))
-        if entry.get("error"):
-            error = entry["error"] if isinstance(entry["error"], dict) else {
-                "message": str(entry["error"])}
-            raise _schedule_error(address, error, mailbox, operation)
-        for item in entry.get("scheduleItems") or []:
-            key = (str(item.get("status", "")).lower(), _instant(item.get("start")),
-                   _instant(item.get("end")))
-            found.setdefault(key, {**item, "scheduleId": address})
-        low = high
-    return [found[k] for k in sorted(found, key=lambda k: (k[1], k[2], k[0]))]
+    answer = fetch_schedules(client, user_path, mailbox, [address], start, end)[
+        address.lower()]
+    if isinstance(answer, GraphError):
+        raise answer
+    return answer
 
 
 # getSchedule takes up to 20 schedules per call (api/calendar-getschedule.md).
@@ -180,8 +154,8 @@ def fetch_schedules(client, user_path: str, mailbox: str, addresses: Iterable[st
             by_id = {str(e.get("scheduleId", "")).lower(): e for e in entries}
             for index, address in enumerate(asked):
                 entry = by_id.get(address.lower())
-                if entry is None and len(entries) == len(asked) \
-                        and not entries[index].get("scheduleId"):
+                if entry is None and len(entries) == len(asked) and (
+                        len(asked) == 1 or not entries[index].get("scheduleId")):
                     entry = entries[index]  # Graph answers in the order asked
                 key = address.lower()
                 if entry is None:
@@ -196,8 +170,9 @@ def fetch_schedules(client, user_path: str, mailbox: str, addresses: Iterable[st
                     failed[key] = _schedule_error(address, error, mailbox, operation)
                     continue
                 for item in entry.get("scheduleItems") or []:
-                    item_key = (str(item.get("status", "")).lower(), _instant(item.get("start")),
-                                _instant(item.get("end")))
+                    item_key = (str(item.get("status", "")).lower(),
+                                schedule_instant(item.get("start")),
+                                schedule_instant(item.get("end")))
                     found[key].setdefault(item_key, {**item, "scheduleId": address})
             low = high
     result: dict[str, list[dict] | GraphError] = {}
@@ -210,8 +185,9 @@ def fetch_schedules(client, user_path: str, mailbox: str, addresses: Iterable[st
     return result
 
 
-def _instant(value) -> dt.datetime:
-    """A dateTimeTimeZone as an aware UTC datetime (UTC when no zone is named)."""
+def schedule_instant(value) -> dt.datetime:
+    """A dateTimeTimeZone of a schedule item as an aware UTC datetime (UTC when no zone is
+    named). Raises ValueError when it is missing or malformed."""
     if not isinstance(value, dict) or not value.get("dateTime"):
         raise ValueError(f"schedule item time missing or malformed: {value!r}")
     return parse_graph_datetime(value, "UTC").astimezone(UTC)
@@ -223,7 +199,7 @@ def _blocks(items: Iterable[dict]) -> Iterator[tuple[str, str, dt.datetime, dt.d
         if status.lower() == "free":
             continue
         ical_status, busystatus = _STATUS.get(status.lower(), ("CONFIRMED", "BUSY"))
-        start, end = _instant(item.get("start")), _instant(item.get("end"))
+        start, end = schedule_instant(item.get("start")), schedule_instant(item.get("end"))
         address = str(item.get("scheduleId") or "")
         key = f"{address.lower()}|{start.isoformat()}|{end.isoformat()}|{status.lower()}"
         uid = hashlib.sha256(key.encode()).hexdigest()[:40]

@@ -40,6 +40,7 @@ import time
 from dataclasses import replace
 
 from ..graph import GraphError
+from ..metrics import count_delta_round
 from ..translation.graph_to_ical import to_resource
 from .cache import CachedEvent, CalendarCache, entry_from_graph
 from .graph_events import CalendarEvents
@@ -181,8 +182,6 @@ class CalendarLoader:
         network), and a listed event's Graph dict is dropped once translated, so a big
         calendar never holds every event's JSON at once. Entries keep the listing's order,
         which decides the href of two events claiming the same one."""
-        if self._pending_round is not None:
-            self._finish_round(raise_errors=False)  # a listing replaces it anyway
         opened, listed = threading.Event(), threading.Event()
         round_result: dict = {}
         worker = None
@@ -233,8 +232,8 @@ class CalendarLoader:
                 chunk = ids[start:start + BATCH_SIZE]
                 by_id = self.events.get_many(chunk)
                 for event_id in chunk:
-                    work.put(by_id.get(event_id) or masters.pop(event_id))
-                    masters.pop(event_id, None)
+                    listed_copy = masters.pop(event_id)
+                    work.put(by_id.get(event_id) or listed_copy)
             done = True
         finally:
             work.put(None)
@@ -285,24 +284,19 @@ class CalendarLoader:
             self._finish_round()
         return self.cache.delta_link
 
-    def _finish_round(self, raise_errors: bool = True) -> None:
+    def _finish_round(self) -> None:
         """Take up the delta round the last listing opened: wait for its last page, keep its
         deltaLink and what it learnt of series. A refusal of delta turns to reconciliations;
         another failure leaves no deltaLink (the next refresh lists again) and is raised."""
         worker, result = self._pending_round
         worker.join()
         self._pending_round = None
-        error = result.get("error")
-        if error is not None:
-            try:
-                self._round_refused(error)
-            except Exception:
-                if raise_errors:
-                    raise
+        if result.get("error") is not None:
+            self._round_refused(result["error"])
             return
         self.cache.delta_link = result.get("link")
         with self._lock:
-            self._series_of = {**(result.get("series_of") or {}), **self._series_of}
+            self._series_of = result.get("series_of") or {}
 
     def _round_refused(self, error: BaseException) -> None:
         """A delta round failed: Graph refusing ``calendarView/delta`` for this calendar
@@ -346,8 +340,6 @@ class CalendarLoader:
     def _delta_round(self, link: str) -> tuple[set[str], set[str]]:
         """Follow one delta round from ``link``. Returns (ids of events to read by id, ids
         reported ``@removed`` that the gateway did not remove itself)."""
-        from ..metrics import count_delta_round  # Prometheus (off by default)
-
         count_delta_round()
         stale: set[str] = set()
         unexplained: set[str] = set()

@@ -157,23 +157,24 @@ class SubscriptionManager:
         for item in items[:1000]:
             if not isinstance(item, dict):
                 continue
-            self.counts["notifications"] += 1
             with self._lock:
+                self.counts["notifications"] += 1
                 sub = self._by_id.get(str(item.get("subscriptionId") or ""))
             state = item.get("clientState")
             if sub is None or not isinstance(state, str) or not hmac.compare_digest(
                     state.encode(), sub.client_state.encode()):
-                self.counts["ignored"] += 1
+                with self._lock:
+                    self.counts["ignored"] += 1
                 continue
             good += 1
             event = item.get("lifecycleEvent")
             if event is None:
                 hinted.add(sub.mailbox)
                 continue
-            self.counts["lifecycle"] += 1
             logger.info("Graph lifecycle notification %s for the subscription of %s",
                         event, sub.mailbox)
             with self._lock:
+                self.counts["lifecycle"] += 1
                 if event == "reauthorizationRequired":
                     sub.renew_now = True
                 elif event == "subscriptionRemoved":
@@ -202,7 +203,7 @@ class SubscriptionManager:
                     timer.start()
                 return
             self._last_hint[mailbox] = time.monotonic()
-        self.counts["hints"] += 1
+            self.counts["hints"] += 1
         self._hint(mailbox)
 
     def _deferred(self, mailbox: str) -> None:

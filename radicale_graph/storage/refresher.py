@@ -58,7 +58,6 @@ class BackgroundRefresher:
         self._pool = ThreadPoolExecutor(max_workers=workers,
                                         thread_name_prefix="radicale-graph-refresh")
         self._thread: threading.Thread | None = None
-        self.rounds = 0  # refreshes run (for tests and metrics)
 
     def start(self) -> None:
         """Start the scheduling thread (idempotent)."""
@@ -158,7 +157,6 @@ class BackgroundRefresher:
         began = time.monotonic()
         try:
             watched.refresh(watched.forced)
-            self.rounds += 1
             took = time.monotonic() - began
             watched.duration = took if not watched.duration else (
                 0.5 * watched.duration + 0.5 * took)

@@ -13,7 +13,6 @@ import contextvars
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Iterator
 
 from radicale import storage as radicale_storage
@@ -48,20 +47,17 @@ login_kind: contextvars.ContextVar[str] = contextvars.ContextVar("radicale_graph
 delegated_user: contextvars.ContextVar[str] = contextvars.ContextVar(
     "radicale_graph_delegated_user", default="")
 TOKEN_CACHE_FILE = "token-cache.fernet"
-#: Storages alive in this process (Radicale builds one per application, and one more for its
-#: sharing module).
-LIVE: weakref.WeakSet = weakref.WeakSet()
 _built_here = threading.local()
 
 
 @contextlib.contextmanager
-def closing_built() -> Iterator[list]:
+def closing_built() -> Iterator[None]:
     """Close, at the end of the ``with`` body, every storage built in this thread during it
     (a server builds its application, and so its storages, in the thread that serves)."""
     built: list = []
     _built_here.storages = built
     try:
-        yield built
+        yield
     finally:
         _built_here.storages = None
         for storage in built:
@@ -79,7 +75,6 @@ class Storage(radicale_storage.BaseStorage):
     _supports_unicode = True
 
     def __init__(self, configuration) -> None:
-        LIVE.add(self)
         collector = getattr(_built_here, "storages", None)
         if collector is not None:
             collector.append(self)
@@ -502,7 +497,6 @@ class Storage(radicale_storage.BaseStorage):
         if self.notifications is not None:
             self.notifications.stop()
             self.notifications = None
-        LIVE.discard(self)
 
     def verify(self) -> bool:
         """Check that the app can get a token and list every served mailbox's calendars."""

@@ -118,12 +118,13 @@ def resource_events(text: str, start: dt.datetime, end: dt.datetime, *, expand: 
     drop = SUBJECT_DROP if privacy == "subject" else ()
     events: list[icalendar.Component] = []
     if expand:
+        series = any(c.name == "VEVENT" and ("RRULE" in c or "RDATE" in c
+                                             or "RECURRENCE-ID" in c)
+                     for c in calendar.subcomponents)
         for occurrence in occurrences:
             original = occurrence.get("RECURRENCE-ID") or occurrence.get("DTSTART")
             event = _plain(occurrence, (*drop, *RECURRENCE_PROPS))
-            if any(c.name == "VEVENT" and (
-                    "RRULE" in c or "RDATE" in c or "RECURRENCE-ID" in c)
-                   for c in calendar.subcomponents):
+            if series:
                 event["UID"] = f"{occurrence.get('UID', '')}-{_utc_key(original.dt)}"
             events.append(event)
     else:

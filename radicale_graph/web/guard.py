@@ -36,12 +36,14 @@ import binascii
 import datetime as dt
 import io
 import logging
-from http import client
 from xml.etree.ElementTree import ParseError
 
 import defusedxml
 import defusedxml.ElementTree as DefusedET
 from radicale import httputils
+
+from ..request_log import loggable_path
+from . import answer
 
 logger = logging.getLogger("radicale_graph.guard")
 
@@ -93,9 +95,7 @@ def intercept(environ, configuration=None, auth=None):
     refusal = check(environ, configuration, auth)
     if refusal is None:
         return None
-    status, headers, body = refusal
-    headers = dict(headers, **{"Content-Length": str(len(body))})
-    return f"{status} {client.responses.get(status, 'Error')}", list(headers.items()), [body]
+    return answer(*refusal)
 
 
 def check(environ, configuration=None, auth=None) -> Response | None:
@@ -110,8 +110,9 @@ def check(environ, configuration=None, auth=None) -> Response | None:
         else:
             _content_length(environ)
     except Refused as refused:
-        logger.warning("%s %r refused: %d %s", method, environ.get("PATH_INFO", ""),
-                       refused.status, refused.reason)
+        logger.warning("%s %s refused: %d %s", method,
+                       loggable_path(environ.get("PATH_INFO", "")), refused.status,
+                       refused.reason)
         return _response(refused, configuration)
     return None
 

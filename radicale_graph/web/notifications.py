@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
-from http import client
 from urllib.parse import parse_qs
+
+from . import answer
 
 logger = logging.getLogger("radicale_graph.storage")
 
@@ -30,10 +31,8 @@ MAX_TOKEN = 4096
 def serve(environ, manager):
     """The WSGI triple (status line, header list, [body]) for one request."""
     status, headers, body = handle(environ, manager)
-    headers = {"Content-Length": str(len(body)), "X-Content-Type-Options": "nosniff",
-               "Cache-Control": "no-store", **headers}
-    return (f"{status} {client.responses.get(status, 'Error')}", list(headers.items()),
-            [body])
+    return answer(status, {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+                           **headers}, body)
 
 
 def handle(environ, manager) -> tuple[int, dict, bytes]:

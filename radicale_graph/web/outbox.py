@@ -53,8 +53,7 @@ import icalendar
 from radicale import httputils, xmlutils
 
 from ..graph import AccessDenied
-from ..storage.free_busy import fetch_schedules
-from ..translation.timezones import parse_graph_datetime
+from ..storage.free_busy import fetch_schedules, schedule_instant
 
 logger = logging.getLogger("radicale_graph.outbox")
 
@@ -261,12 +260,12 @@ def parse_request(text: str, login: str):
 def _periods(items: list[dict], start: dt.datetime, end: dt.datetime):
     periods = set()
     for item in items:
-        fbtype = FBTYPE.get(str(item.get("status") or "busy").lower(), "BUSY") \
-            if str(item.get("status") or "").lower() != "free" else None
-        if fbtype is None:
+        status = str(item.get("status") or "busy").lower()
+        if status == "free":
             continue
-        low = max(parse_graph_datetime(item["start"], "UTC").astimezone(UTC), start)
-        high = min(parse_graph_datetime(item["end"], "UTC").astimezone(UTC), end)
+        fbtype = FBTYPE.get(status, "BUSY")
+        low = max(schedule_instant(item["start"]), start)
+        high = min(schedule_instant(item["end"]), end)
         if low < high:
             periods.add((low, high, fbtype))
     return sorted(periods)
@@ -366,7 +365,8 @@ def post(storage, configuration, environ, base_prefix: str, path: str, user: str
     except ValueError:
         return httputils.BAD_REQUEST
 
-    addresses = [a for a in (_address(value) for value in attendees) if a]
+    asked = [(value, _address(value)) for value in attendees]
+    addresses = [address for _, address in asked if address]
     with storage.acquire_lock("r", user):
         try:
             client, user_path, mailbox = requester(storage, user)
@@ -378,8 +378,7 @@ def post(storage, configuration, environ, base_prefix: str, path: str, user: str
             return httputils.INTERNAL_SERVER_ERROR
     now = dt.datetime.now(UTC).replace(microsecond=0)
     answers = []
-    for value in attendees:
-        address = _address(value)
+    for value, address in asked:
         href = str(value)
         result = results.get(address) if address else None
         if result is None:
